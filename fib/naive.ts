@@ -145,7 +145,11 @@ export class NaiveLpm6 implements Lpm6 {
     if (routes.family !== 6) throw new RangeError("IPv6 table given an IPv4 route list");
     this.clear();
     for (let i = 0; i < routes.count; i++) {
-      this.insert(routes.prefixes.subarray(i * 4, i * 4 + 4), routes.lengths[i], routes.nextHops[i]);
+      this.insert(
+        routes.prefixes.subarray(i * 4, i * 4 + 4),
+        routes.lengths[i],
+        routes.nextHops[i],
+      );
     }
   }
 
