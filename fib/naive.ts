@@ -1,6 +1,6 @@
 /**
  * The naive reference FIB: one hash map per prefix length, looked up from the
- * longest length down. Obviously correct and slow; every fast table is
+ * longest length down. `load` checks the whole list before changing anything. Obviously correct and slow; every fast table is
  * tested against it, and the benchmark runs it side by side.
  */
 import { checkNextHop, checkPrefix4, checkPrefix6, mask4, mask6Word } from "./prefix.ts";
@@ -57,6 +57,10 @@ export class NaiveLpm4 implements Lpm4 {
 
   load(routes: RouteList): void {
     if (routes.family !== 4) throw new RangeError("IPv4 table given an IPv6 route list");
+    for (let i = 0; i < routes.count; i++) {
+      checkPrefix4(routes.prefixes[i], routes.lengths[i]);
+      checkNextHop(routes.nextHops[i]);
+    }
     this.clear();
     for (let i = 0; i < routes.count; i++) {
       this.insert(routes.prefixes[i], routes.lengths[i], routes.nextHops[i]);
@@ -143,6 +147,10 @@ export class NaiveLpm6 implements Lpm6 {
 
   load(routes: RouteList): void {
     if (routes.family !== 6) throw new RangeError("IPv6 table given an IPv4 route list");
+    for (let i = 0; i < routes.count; i++) {
+      checkPrefix6(routes.prefixes.subarray(i * 4, i * 4 + 4), routes.lengths[i]);
+      checkNextHop(routes.nextHops[i]);
+    }
     this.clear();
     for (let i = 0; i < routes.count; i++) {
       this.insert(

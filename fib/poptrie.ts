@@ -38,7 +38,7 @@
  * lookup never sees a half-made change.
  */
 import { NodePool, U16Pool } from "./pool.ts";
-import { checkNextHop, checkPrefix4, checkPrefix6 } from "./prefix.ts";
+import { checkNextHop, checkPrefix4, checkPrefix6, RouteListBuilder } from "./prefix.ts";
 import { type Lpm4, type Lpm6, type NextHop, NO_ROUTE, type RouteList, wordsOf } from "./types.ts";
 
 const STRIDE = 5;
@@ -89,23 +89,54 @@ function setChunk(words: Uint32Array, depth: number, v: number): void {
 }
 
 export interface PoptrieOptions {
-  /** Leading address bits resolved by the direct-pointing array (8..24). */
+  /**
+   * Leading address bits resolved by the direct-pointing array (8..24),
+   * fixed. Without it the table sizes itself: see `SizeStep`.
+   */
   directBits?: number;
 }
+
+/**
+ * One step of a table's automatic sizing: `directBits` while the table holds
+ * at most `upTo` routes. An empty table costs a few KiB; a full one gets the
+ * width measured best for lookups (docs/FIB.md). Tables only grow: a
+ * shrinking table keeps its width.
+ */
+export interface SizeStep {
+  directBits: number;
+  upTo: number;
+}
+
+const SIZES4: readonly SizeStep[] = [
+  { directBits: 12, upTo: 4096 },
+  { directBits: 16, upTo: 65536 },
+  { directBits: 19, upTo: Number.POSITIVE_INFINITY },
+];
+const SIZES6: readonly SizeStep[] = [
+  { directBits: 12, upTo: 4096 },
+  { directBits: 16, upTo: 32768 },
+  { directBits: 18, upTo: Number.POSITIVE_INFINITY },
+];
 
 /** The family-independent core; Poptrie4 and Poptrie6 add the lookups. */
 abstract class Poptrie {
   /** S: leading bits resolved by `direct`. */
-  readonly directBits: number;
-  protected readonly topShift: number;
+  directBits = 0;
+  protected topShift = 0;
   private readonly nwords: number;
+  /** The sizing schedule, or one step when the width is fixed. */
+  private readonly sizes: readonly SizeStep[];
+  /** Route count past which the table widens its direct array. */
+  private growAt = 0;
+  /** The /0 route, kept apart so that changing it costs nothing (lookups fall back to it). */
+  protected defaultHop: NextHop = NO_ROUTE;
 
   protected direct: Uint32Array;
   protected nodes: Uint32Array;
   protected leaves: Uint16Array;
   private meta: Uint32Array;
   private routeNh: Uint16Array;
-  private readonly shortTree: Uint16Array;
+  private shortTree: Uint16Array;
 
   private readonly nodePool: NodePool;
   private readonly leafPool: U16Pool;
@@ -114,25 +145,29 @@ abstract class Poptrie {
   /** The prefix an update works on (4 words; IPv4 uses the first). */
   protected readonly key = new Uint32Array(4);
   /** Painted slots, 32 a trie level, for updates and builds. */
-  private readonly paintBuf: Uint16Array;
+  private paintBuf = new Uint16Array(0);
   private readonly leafBuf = new Uint16Array(32);
-  private readonly path: Uint32Array;
-  private readonly grown: Uint32Array;
+  private path = new Uint32Array(0);
+  private grown = new Uint32Array(0);
   private count = 0;
 
-  protected constructor(width: 32 | 128, directBits: number) {
-    if (!Number.isInteger(directBits) || directBits < 8 || directBits > 24) {
+  protected constructor(width: 32 | 128, directBits: number | undefined) {
+    if (
+      directBits !== undefined &&
+      (!Number.isInteger(directBits) || directBits < 8 || directBits > 24)
+    ) {
       throw new RangeError(`directBits ${directBits} is not an integer in 8..24`);
     }
     this.nwords = width / 32;
-    this.directBits = directBits;
-    this.topShift = 32 - directBits;
-    const levels = Math.ceil((width - directBits) / STRIDE) + 1;
-    this.paintBuf = new Uint16Array(32 * levels);
-    this.path = new Uint32Array(levels);
-    this.grown = new Uint32Array(levels);
-    this.direct = new Uint32Array(1 << directBits).fill((NO_ROUTE << 1) | LEAF);
-    this.shortTree = new Uint16Array(2 << directBits).fill(NO_ROUTE);
+    this.sizes =
+      directBits === undefined
+        ? width === 32
+          ? SIZES4
+          : SIZES6
+        : [{ directBits, upTo: Number.POSITIVE_INFINITY }];
+    this.direct = new Uint32Array(0);
+    this.shortTree = new Uint16Array(0);
+    this.setWidth(this.stepFor(0));
     this.nodePool = new NodePool(64, 32);
     this.leafPool = new U16Pool(256, 32);
     this.routePool = new U16Pool(256, 62);
@@ -144,6 +179,35 @@ abstract class Poptrie {
 
   get size(): number {
     return this.count;
+  }
+
+  /** The sizing step for a table of `routes` routes. */
+  private stepFor(routes: number): number {
+    let i = 0;
+    while (routes > this.sizes[i].upTo) i++;
+    return i;
+  }
+
+  /** Allocates the direct array and short tree of sizing step `step` (emptied). */
+  private setWidth(step: number): void {
+    const S = this.sizes[step].directBits;
+    this.growAt = this.sizes[step].upTo;
+    if (S === this.directBits) return;
+    this.directBits = S;
+    this.topShift = 32 - S;
+    const levels = Math.ceil((this.nwords * 32 - S) / STRIDE) + 1;
+    this.paintBuf = new Uint16Array(32 * levels);
+    this.path = new Uint32Array(levels);
+    this.grown = new Uint32Array(levels);
+    this.direct = new Uint32Array(1 << S).fill((NO_ROUTE << 1) | LEAF);
+    this.shortTree = new Uint16Array(2 << S).fill(NO_ROUTE);
+  }
+
+  /** Rebuilds the table at the next sizing step. */
+  private widen(): void {
+    const routes = new RouteListBuilder(this.nwords === 1 ? 4 : 6, this.count);
+    this.forEachRoute((words, length, nextHop) => routes.push(words, length, nextHop));
+    this.build(routes.build());
   }
 
   /** Bytes held: lookup arrays, update arrays and pool bookkeeping. */
@@ -173,6 +237,7 @@ abstract class Poptrie {
   }
 
   clear(): void {
+    this.setWidth(this.stepFor(0));
     this.resetStorage(64, 256, 256);
   }
 
@@ -184,6 +249,7 @@ abstract class Poptrie {
     this.routePool.reset(routes);
     this.syncArrays();
     this.count = 0;
+    this.defaultHop = NO_ROUTE;
   }
 
   private syncArrays(): void {
@@ -236,7 +302,18 @@ abstract class Poptrie {
 
   /** Adds `key/length` or replaces its next hop. */
   protected insertKey(length: number, nextHop: NextHop): void {
+    const before = this.count;
+    this.place(length, nextHop);
+    if (this.count > before && this.count > this.growAt) this.widen();
+  }
+
+  private place(length: number, nextHop: NextHop): void {
     const S = this.directBits;
+    if (length === 0) {
+      if (this.defaultHop === NO_ROUTE) this.count++;
+      this.defaultHop = nextHop;
+      return;
+    }
     if (length <= S) {
       const idx = this.shortIndex(length);
       const old = this.shortTree[idx];
@@ -286,6 +363,12 @@ abstract class Poptrie {
   /** Removes `key/length`; false when absent. */
   protected deleteKey(length: number): boolean {
     const S = this.directBits;
+    if (length === 0) {
+      if (this.defaultHop === NO_ROUTE) return false;
+      this.defaultHop = NO_ROUTE;
+      this.count--;
+      return true;
+    }
     if (length <= S) {
       const idx = this.shortIndex(length);
       if (this.shortTree[idx] === NO_ROUTE) return false;
@@ -341,8 +424,19 @@ abstract class Poptrie {
     return true;
   }
 
+  /**
+   * Replaces NO_ROUTE with the default route's next hop in `out[0..count)`.
+   * A pass of its own: the same test inside the lookup loop costs it 40%.
+   */
+  protected fillDefault(out: Uint16Array, count: number): void {
+    const fallback = this.defaultHop;
+    if (fallback === NO_ROUTE) return;
+    for (let i = 0; i < count; i++) if (out[i] === NO_ROUTE) out[i] = fallback;
+  }
+
   /** Next hop of exactly `key/length`, or NO_ROUTE. */
   protected getKey(length: number): NextHop {
+    if (length === 0) return this.defaultHop;
     if (length <= this.directBits) return this.shortTree[this.shortIndex(length)];
     const key = this.key;
     const e = this.direct[key[0] >>> this.topShift];
@@ -552,10 +646,11 @@ abstract class Poptrie {
 
   /** Replaces the content with `routes` (already validated). Later duplicates win. */
   protected build(routes: RouteList): void {
+    const total = routes.count;
+    this.setWidth(this.stepFor(total));
     const S = this.directBits;
     const w = wordsOf(routes.family);
     const { prefixes, lengths, nextHops } = routes;
-    const total = routes.count;
     let long = 0;
     for (let r = 0; r < total; r++) if (lengths[r] > S) long++;
     this.resetStorage(Math.ceil(long / 3) + 64, long * 2 + 256, long + 256);
@@ -564,6 +659,11 @@ abstract class Poptrie {
     for (let r = 0; r < total; r++) {
       const len = lengths[r];
       if (len > S) continue;
+      if (len === 0) {
+        if (this.defaultHop === NO_ROUTE) this.count++;
+        this.defaultHop = nextHops[r];
+        continue;
+      }
       const idx = (1 << len) | ((prefixes[r * w] >>> this.topShift) >>> (S - len));
       if (tree[idx] === NO_ROUTE) this.count++;
       tree[idx] = nextHops[r];
@@ -690,13 +790,14 @@ abstract class Poptrie {
   protected forEachRoute(visit: (words: Uint32Array, length: number, nextHop: NextHop) => void) {
     const S = this.directBits;
     const words = new Uint32Array(4);
-    for (let l = 0; l <= S; l++) {
+    if (this.defaultHop !== NO_ROUTE) visit(words, 0, this.defaultHop);
+    for (let l = 1; l <= S; l++) {
       const first = 1 << l;
       for (let i = 0; i < first; i++) {
         const nh = this.shortTree[first + i];
         if (nh === NO_ROUTE) continue;
         words.fill(0);
-        words[0] = l === 0 ? 0 : (i << (32 - l)) >>> 0;
+        words[0] = (i << (32 - l)) >>> 0;
         visit(words, l, nh);
       }
     }
@@ -742,12 +843,12 @@ interface BuildScratch {
   own: Uint16Array;
 }
 
-/** IPv4 Poptrie: 19 direct bits by default, so that a /24 lies one node below the direct array. */
+/** IPv4 Poptrie: a full table gets 19 direct bits, so that a /24 lies one node below the direct array. */
 export class Poptrie4 extends Poptrie implements Lpm4 {
   readonly family = 4 as const;
 
   constructor(options: PoptrieOptions = {}) {
-    super(32, options.directBits ?? 19);
+    super(32, options.directBits);
   }
 
   insert(prefix: number, length: number, nextHop: NextHop): void {
@@ -771,7 +872,7 @@ export class Poptrie4 extends Poptrie implements Lpm4 {
 
   lookup(addr: number): NextHop {
     const e = this.direct[addr >>> this.topShift];
-    if (e & LEAF) return e >>> 1;
+    if (e & LEAF) return e >>> 1 === NO_ROUTE ? this.defaultHop : e >>> 1;
     const nodes = this.nodes;
     let o = (e >>> 1) * 4;
     let d = this.directBits;
@@ -779,7 +880,8 @@ export class Poptrie4 extends Poptrie implements Lpm4 {
       const v = d <= 27 ? (addr >>> (27 - d)) & 31 : (addr << (d - 27)) & 31;
       const vec = nodes[o];
       if (((vec >>> v) & 1) === 0) {
-        return this.leaves[nodes[o + 3] + popcount(nodes[o + 1] & ~(-2 << v)) - 1];
+        const hop = this.leaves[nodes[o + 3] + popcount(nodes[o + 1] & ~(-2 << v)) - 1];
+        return hop === NO_ROUTE ? this.defaultHop : hop;
       }
       o = (nodes[o + 2] + popcount(vec & ~(-1 << v))) * 4;
       d += STRIDE;
@@ -812,6 +914,7 @@ export class Poptrie4 extends Poptrie implements Lpm4 {
         d += STRIDE;
       }
     }
+    this.fillDefault(out, count);
   }
 
   forEach(visit: (prefix: number, length: number, nextHop: NextHop) => void): void {
@@ -828,12 +931,12 @@ export class Poptrie4 extends Poptrie implements Lpm4 {
   }
 }
 
-/** IPv6 Poptrie: 18 direct bits by default (measured best on the real table, docs/FIB.md). */
+/** IPv6 Poptrie: a full table gets 18 direct bits (measured best on the real table, docs/FIB.md). */
 export class Poptrie6 extends Poptrie implements Lpm6 {
   readonly family = 6 as const;
 
   constructor(options: PoptrieOptions = {}) {
-    super(128, options.directBits ?? 18);
+    super(128, options.directBits);
   }
 
   private setKey(prefix: ArrayLike<number>): void {
@@ -861,7 +964,7 @@ export class Poptrie6 extends Poptrie implements Lpm6 {
 
   lookup(words: ArrayLike<number>, offset = 0): NextHop {
     const e = this.direct[words[offset] >>> this.topShift];
-    if (e & LEAF) return e >>> 1;
+    if (e & LEAF) return e >>> 1 === NO_ROUTE ? this.defaultHop : e >>> 1;
     const nodes = this.nodes;
     let o = (e >>> 1) * 4;
     let d = this.directBits;
@@ -875,7 +978,8 @@ export class Poptrie6 extends Poptrie implements Lpm6 {
           : ((word << (b - 27)) | (k < 3 ? words[offset + k + 1] >>> (59 - b) : 0)) & 31;
       const vec = nodes[o];
       if (((vec >>> v) & 1) === 0) {
-        return this.leaves[nodes[o + 3] + popcount(nodes[o + 1] & ~(-2 << v)) - 1];
+        const hop = this.leaves[nodes[o + 3] + popcount(nodes[o + 1] & ~(-2 << v)) - 1];
+        return hop === NO_ROUTE ? this.defaultHop : hop;
       }
       o = (nodes[o + 2] + popcount(vec & ~(-1 << v))) * 4;
       d += STRIDE;
@@ -914,6 +1018,7 @@ export class Poptrie6 extends Poptrie implements Lpm6 {
         d += STRIDE;
       }
     }
+    this.fillDefault(out, count);
   }
 
   forEach(visit: (prefix: ArrayLike<number>, length: number, nextHop: NextHop) => void): void {
