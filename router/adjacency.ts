@@ -1,0 +1,77 @@
+/**
+ * The adjacency table: what a FIB next-hop index means. An adjacency is an
+ * output interface and, for a route through a gateway, the gateway's
+ * address (else the packet's own destination is on-link), or a local
+ * delivery, or a reject/blackhole. Equal adjacencies are shared and
+ * reference-counted, so a full BGP table through two neighbours uses two
+ * entries. Index 65535 (NO_ROUTE) is never handed out.
+ */
+import { MAX_NEXT_HOP, type NextHop } from "../fib/types.ts";
+
+export const AdjacencyKind = {
+  /** Forward out of `ifIndex`, to the gateway or to the destination itself. */
+  Forward: 0,
+  /** Deliver to the router's own host stack. */
+  Local: 1,
+  /** Drop and answer ICMP destination unreachable (administratively prohibited). */
+  Reject: 2,
+  /** Drop silently. */
+  Blackhole: 3,
+} as const;
+export type AdjacencyKind = (typeof AdjacencyKind)[keyof typeof AdjacencyKind];
+
+export interface AdjacencySpec {
+  kind: AdjacencyKind;
+  /** Output interface (Forward), else -1. */
+  ifIndex: number;
+  /** Gateway: 0 (IPv4, none) ... given as 1 word (IPv4) or 4 (IPv6); empty when on-link. */
+  gateway: readonly number[];
+}
+
+export class AdjacencyTable {
+  readonly kind = new Uint8Array(MAX_NEXT_HOP + 1);
+  readonly ifIndex = new Int16Array(MAX_NEXT_HOP + 1);
+  /** 1 when the adjacency has a gateway. */
+  readonly viaGateway = new Uint8Array(MAX_NEXT_HOP + 1);
+  /** Gateway words: 4 per adjacency (IPv4 uses the first). */
+  readonly gateway = new Uint32Array((MAX_NEXT_HOP + 1) * 4);
+  private readonly refs = new Uint32Array(MAX_NEXT_HOP + 1);
+  private readonly byKey = new Map<string, NextHop>();
+  private readonly keys: (string | undefined)[] = [];
+  private readonly free: NextHop[] = [];
+  private next = 0;
+
+  /** The index of an adjacency equal to `spec`, created if needed; takes a reference. */
+  acquire(spec: AdjacencySpec): NextHop {
+    const key = `${spec.kind}/${spec.ifIndex}/${spec.gateway.join(",")}`;
+    let index = this.byKey.get(key);
+    if (index === undefined) {
+      index = this.free.pop() ?? this.next++;
+      if (index > MAX_NEXT_HOP) throw new RangeError("adjacency table full");
+      this.byKey.set(key, index);
+      this.keys[index] = key;
+      this.kind[index] = spec.kind;
+      this.ifIndex[index] = spec.ifIndex;
+      this.viaGateway[index] = spec.gateway.length > 0 ? 1 : 0;
+      for (let w = 0; w < 4; w++) this.gateway[index * 4 + w] = spec.gateway[w] ?? 0;
+    }
+    this.refs[index]++;
+    return index;
+  }
+
+  /** Drops a reference; the entry is reused once none is left. */
+  release(index: NextHop): void {
+    if (this.refs[index] === 0)
+      throw new RangeError(`adjacency ${index} released more often than acquired`);
+    if (--this.refs[index] > 0) return;
+    const key = this.keys[index];
+    if (key !== undefined) this.byKey.delete(key);
+    this.keys[index] = undefined;
+    this.free.push(index);
+  }
+
+  /** Adjacencies in use. */
+  get size(): number {
+    return this.byKey.size;
+  }
+}

@@ -1,0 +1,177 @@
+/**
+ * Neighbour tables of one L2 interface: IPv4 address → MAC (ARP, RFC 826)
+ * and IPv6 address → MAC (neighbour discovery, RFC 4861).
+ *
+ * An entry is INCOMPLETE while the router asks (up to MAX_PROBES
+ * solicitations RETRANS_MS apart), then REACHABLE for REACHABLE_MS after
+ * the last confirmation, then STALE: still used, and re-probed when next
+ * used (RFC 4861's DELAY/PROBE folded into one re-probe). Packets for an
+ * INCOMPLETE neighbour wait in its queue (up to PENDING_MAX, copied out of
+ * their batch) and are sent when it resolves; when resolution fails they
+ * are handed back to be answered with ICMP host unreachable. Entries are
+ * plain data, so a router's neighbours move with it.
+ */
+
+export const NeighborState = { Incomplete: 0, Reachable: 1, Stale: 2 } as const;
+export type NeighborState = (typeof NeighborState)[keyof typeof NeighborState];
+
+export const RETRANS_MS = 1000;
+export const MAX_PROBES = 3;
+export const REACHABLE_MS = 30_000;
+export const PENDING_MAX = 32;
+
+export interface Neighbor {
+  /** 1 word (IPv4) or 4 (IPv6). */
+  readonly address: Uint32Array;
+  mac: number;
+  state: NeighborState;
+  /** When the entry stops being REACHABLE, or the next probe is due (INCOMPLETE). */
+  deadline: number;
+  probes: number;
+  /** IP packets waiting for the address to resolve. */
+  pending: Uint8Array[];
+}
+
+/** What `poll` asks of the router. */
+export interface NeighborActions {
+  /** Send a solicitation (ARP request / neighbour solicitation) for `n`. */
+  solicit(n: Neighbor): void;
+  /** Resolution of `n` failed; its pending packets are returned. */
+  failed(n: Neighbor, pending: Uint8Array[]): void;
+}
+
+function hash(words: ArrayLike<number>, off: number, n: number): number {
+  let h = 0;
+  for (let i = 0; i < n; i++) h = Math.imul(h ^ words[off + i], 0x9e3779b1);
+  return h >>> 0;
+}
+
+function same(a: Uint32Array, words: ArrayLike<number>, off: number): boolean {
+  for (let i = 0; i < a.length; i++) if (a[i] !== words[off + i]) return false;
+  return true;
+}
+
+/** One family's table; addresses are `words` (1 for IPv4, 4 for IPv6) at an offset. */
+export class NeighborCache {
+  /** Buckets by address hash (collisions chained), so lookups allocate nothing. */
+  private readonly buckets = new Map<number, Neighbor[]>();
+  private count = 0;
+
+  constructor(private readonly words: 1 | 4) {}
+
+  get size(): number {
+    return this.count;
+  }
+
+  get(addr: ArrayLike<number>, off = 0): Neighbor | undefined {
+    const bucket = this.buckets.get(this.words === 1 ? addr[off] : hash(addr, off, 4));
+    if (!bucket) return undefined;
+    for (const n of bucket) if (same(n.address, addr, off)) return n;
+    return undefined;
+  }
+
+  /** The entry for `addr`, made INCOMPLETE (with a probe due now) if absent. */
+  getOrCreate(addr: ArrayLike<number>, off: number, now: number): Neighbor {
+    const found = this.get(addr, off);
+    if (found) return found;
+    const address = new Uint32Array(this.words);
+    for (let i = 0; i < this.words; i++) address[i] = addr[off + i];
+    const n: Neighbor = {
+      address,
+      mac: 0,
+      state: NeighborState.Incomplete,
+      deadline: now,
+      probes: 0,
+      pending: [],
+    };
+    const key = this.words === 1 ? address[0] : hash(address, 0, 4);
+    const bucket = this.buckets.get(key);
+    if (bucket) bucket.push(n);
+    else this.buckets.set(key, [n]);
+    this.count++;
+    return n;
+  }
+
+  /**
+   * Records that `addr` is at `mac` (a reply, or a request from it); returns
+   * the packets that waited for it. `create`: also learn unknown neighbours.
+   */
+  confirm(
+    addr: ArrayLike<number>,
+    off: number,
+    mac: number,
+    now: number,
+    create: boolean,
+  ): Uint8Array[] {
+    const n = create ? this.getOrCreate(addr, off, now) : this.get(addr, off);
+    if (!n) return [];
+    n.mac = mac;
+    n.state = NeighborState.Reachable;
+    n.deadline = now + REACHABLE_MS;
+    n.probes = 0;
+    const waiting = n.pending;
+    n.pending = [];
+    return waiting;
+  }
+
+  /** Queues a copy of a packet for an unresolved neighbour; false when its queue is full. */
+  enqueue(n: Neighbor, packet: Uint8Array, from: number, length: number): boolean {
+    if (n.pending.length >= PENDING_MAX) return false;
+    n.pending.push(packet.slice(from, from + length));
+    return true;
+  }
+
+  remove(addr: ArrayLike<number>, off = 0): boolean {
+    const key = this.words === 1 ? addr[off] : hash(addr, off, 4);
+    const bucket = this.buckets.get(key);
+    if (!bucket) return false;
+    const at = bucket.findIndex((n) => same(n.address, addr, off));
+    if (at < 0) return false;
+    bucket.splice(at, 1);
+    if (bucket.length === 0) this.buckets.delete(key);
+    this.count--;
+    return true;
+  }
+
+  /** Runs probes and expiries due at `now`; returns the next deadline. */
+  poll(now: number, actions: NeighborActions): number {
+    let next = Number.POSITIVE_INFINITY;
+    const gone: Neighbor[] = [];
+    for (const bucket of this.buckets.values()) {
+      for (const n of bucket) {
+        if (n.state === NeighborState.Incomplete) {
+          if (n.deadline <= now) {
+            if (n.probes >= MAX_PROBES) {
+              gone.push(n);
+              continue;
+            }
+            n.probes++;
+            n.deadline = now + RETRANS_MS;
+            actions.solicit(n);
+          }
+          next = Math.min(next, n.deadline);
+        } else if (n.state === NeighborState.Reachable) {
+          if (n.deadline <= now) n.state = NeighborState.Stale;
+          else next = Math.min(next, n.deadline);
+        }
+      }
+    }
+    for (const n of gone) {
+      this.remove(n.address);
+      actions.failed(n, n.pending);
+    }
+    return next;
+  }
+
+  /** Marks a STALE entry in use: re-probe it (it keeps being used meanwhile). */
+  touch(n: Neighbor, now: number, actions: NeighborActions): void {
+    if (n.state !== NeighborState.Stale) return;
+    n.state = NeighborState.Reachable;
+    n.deadline = now + RETRANS_MS * MAX_PROBES;
+    actions.solicit(n);
+  }
+
+  *entries(): Generator<Neighbor> {
+    for (const bucket of this.buckets.values()) yield* bucket;
+  }
+}

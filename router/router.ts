@@ -1,0 +1,215 @@
+/**
+ * A virtual router (DESIGN.md, logical layer): interfaces with addresses, a
+ * RIB fed by local, connected and static routes (BGP later), the FIB and
+ * adjacencies the RIB installs, the data plane and the host stack. It meets
+ * the hypervisor only through `RouterPort`: batches in, batches out through
+ * the transmit function, timers through `poll`.
+ *
+ * Each interface address gives a local host route (/32, /128: deliver to
+ * the host stack) and a connected route for its subnet. A static route
+ * through a gateway takes the interface whose subnet holds the gateway;
+ * one whose gateway no subnet holds stays inactive, listed with its reason.
+ */
+import { Fib } from "../fib/fib.ts";
+import { mask4, mask6Word } from "../fib/prefix.ts";
+import { AdjacencyKind, type AdjacencySpec, AdjacencyTable } from "./adjacency.ts";
+import type { PacketArena, PacketBatch } from "./batch.ts";
+import { parseRouterConfig, type RouterConfig, type StaticRoute } from "./config.ts";
+import { DataPlane } from "./dataplane.ts";
+import { HostStack } from "./host.ts";
+import { RouterInterface } from "./interface.ts";
+import type { NeighborActions } from "./neighbors.ts";
+import type { PortInterface, RouterPort, TransmitFn } from "./port.ts";
+import { DISTANCE, Rib } from "./rib.ts";
+
+export interface VirtualRouterOptions {
+  /** Where the router's output batches live (shared with the hypervisor's links). */
+  arena: PacketArena;
+  /** Packets an interface's output batch holds before it is sent (default 256). */
+  batchSize?: number;
+}
+
+export class VirtualRouter implements RouterPort {
+  readonly name: string;
+  readonly config: RouterConfig;
+  readonly fib = new Fib();
+  readonly adjacencies = new AdjacencyTable();
+  readonly rib: Rib;
+  readonly ifaces: RouterInterface[];
+  /** Static routes not installed, and why. */
+  readonly inactiveStatics: { route: StaticRoute; reason: string }[] = [];
+  private readonly host: HostStack;
+  private readonly dataPlane: DataPlane;
+  private transmit: TransmitFn = () => {};
+
+  /** Checks a configuration and builds the router, or returns every problem found. */
+  static create(
+    input: unknown,
+    options: VirtualRouterOptions,
+  ): { ok: true; router: VirtualRouter } | { ok: false; errors: string[] } {
+    const parsed = parseRouterConfig(input);
+    if (!parsed.ok) return parsed;
+    return { ok: true, router: new VirtualRouter(parsed.config, options) };
+  }
+
+  constructor(config: RouterConfig, options: VirtualRouterOptions) {
+    this.name = config.name;
+    this.config = config;
+    const batchSize = options.batchSize ?? 256;
+    this.ifaces = config.interfaces.map(
+      (c, i) => new RouterInterface(i, c, options.arena.batch(batchSize)),
+    );
+    this.rib = new Rib(this.fib, this.adjacencies);
+    this.host = new HostStack((ifc) => this.flush(ifc));
+    this.dataPlane = new DataPlane(
+      this.fib,
+      this.adjacencies,
+      this.ifaces,
+      this.host,
+      options.arena.batch(4),
+    );
+    this.host.dataPlane = this.dataPlane;
+    for (const ifc of this.ifaces) this.addInterfaceRoutes(ifc);
+    for (const route of config.staticRoutes) this.addStatic(route);
+  }
+
+  interfaces(): readonly PortInterface[] {
+    return this.ifaces;
+  }
+
+  /** The interface called `name`, or undefined. */
+  interfaceNamed(name: string): RouterInterface | undefined {
+    return this.ifaces.find((i) => i.name === name);
+  }
+
+  setTransmit(transmit: TransmitFn): void {
+    this.transmit = transmit;
+  }
+
+  receive(ifIndex: number, batch: PacketBatch, now: number): void {
+    const ifc = this.ifaces[ifIndex];
+    if (!ifc) throw new RangeError(`router ${this.name} has no interface ${ifIndex}`);
+    this.dataPlane.receive(ifc, batch, now);
+  }
+
+  poll(now: number): number {
+    let next = Number.POSITIVE_INFINITY;
+    for (const ifc of this.ifaces) {
+      if (ifc.layer !== "l2") continue;
+      next = Math.min(next, ifc.arp.poll(now, this.neighborActions(ifc, 4, now)));
+      next = Math.min(next, ifc.nd.poll(now, this.neighborActions(ifc, 6, now)));
+    }
+    this.dataPlane.flushAll();
+    return next;
+  }
+
+  /** Tells the interface's neighbours where the router now is (after the interface moved). */
+  announce(ifIndex: number, now: number): void {
+    const ifc = this.ifaces[ifIndex];
+    if (!ifc) throw new RangeError(`router ${this.name} has no interface ${ifIndex}`);
+    this.host.announce(ifc, now);
+  }
+
+  /** Per-interface counters as plain data. */
+  counters(): Record<string, unknown> {
+    return Object.fromEntries(this.ifaces.map((i) => [i.name, i.counters.toJSON()]));
+  }
+
+  private flush(ifc: RouterInterface): void {
+    if (ifc.tx.count === 0) return;
+    this.transmit(ifc.index, ifc.tx);
+    ifc.tx.clear();
+  }
+
+  private neighborActions(ifc: RouterInterface, family: 4 | 6, now: number): NeighborActions {
+    return {
+      solicit: (n) => this.host.solicit(ifc, family, n, now),
+      failed: (_n, pending) => this.host.unreachable(ifc, family, pending, now),
+    };
+  }
+
+  private addInterfaceRoutes(ifc: RouterInterface): void {
+    const local: AdjacencySpec = { kind: AdjacencyKind.Local, ifIndex: -1, gateway: [] };
+    const onLink: AdjacencySpec = { kind: AdjacencyKind.Forward, ifIndex: ifc.index, gateway: [] };
+    for (const a of ifc.ipv4) {
+      this.rib.add({
+        source: "local",
+        distance: DISTANCE.local,
+        family: 4,
+        prefix: Uint32Array.of(a.address),
+        length: 32,
+        adjacency: local,
+      });
+      if (a.length < 32) {
+        const net = (a.address & mask4(a.length)) >>> 0;
+        this.rib.add({
+          source: "connected",
+          distance: DISTANCE.connected,
+          family: 4,
+          prefix: Uint32Array.of(net),
+          length: a.length,
+          adjacency: onLink,
+        });
+      }
+    }
+    for (const a of ifc.ipv6) {
+      this.rib.add({
+        source: "local",
+        distance: DISTANCE.local,
+        family: 6,
+        prefix: a.address,
+        length: 128,
+        adjacency: local,
+      });
+      if (a.length < 128) {
+        const net = a.address.map((w, i) => (w & mask6Word(a.length, i)) >>> 0);
+        this.rib.add({
+          source: "connected",
+          distance: DISTANCE.connected,
+          family: 6,
+          prefix: net,
+          length: a.length,
+          adjacency: onLink,
+        });
+      }
+    }
+  }
+
+  private addStatic(route: StaticRoute): void {
+    const family = route.prefix.family;
+    let adjacency: AdjacencySpec;
+    if (route.action === "reject")
+      adjacency = { kind: AdjacencyKind.Reject, ifIndex: -1, gateway: [] };
+    else if (route.action === "blackhole")
+      adjacency = { kind: AdjacencyKind.Blackhole, ifIndex: -1, gateway: [] };
+    else {
+      let ifc = route.interface !== undefined ? this.interfaceNamed(route.interface) : undefined;
+      if (!ifc && route.via) ifc = this.ifaces.find((i) => holds(i, family, route.via!));
+      if (!ifc) {
+        this.inactiveStatics.push({ route, reason: "no interface's subnet holds the gateway" });
+        return;
+      }
+      adjacency = {
+        kind: AdjacencyKind.Forward,
+        ifIndex: ifc.index,
+        gateway: route.via ? [...route.via] : [],
+      };
+    }
+    this.rib.add({
+      source: "static",
+      distance: route.distance,
+      family,
+      prefix: route.prefix.words,
+      length: route.prefix.length,
+      adjacency,
+    });
+  }
+}
+
+/** Whether one of `ifc`'s subnets holds `addr`. */
+function holds(ifc: RouterInterface, family: 4 | 6, addr: Uint32Array): boolean {
+  if (family === 4) return ifc.ipv4.some((a) => ((a.address ^ addr[0]) & mask4(a.length)) === 0);
+  return ifc.ipv6.some((a) =>
+    a.address.every((w, i) => ((w ^ addr[i]) & mask6Word(a.length, i)) === 0),
+  );
+}
