@@ -1,12 +1,10 @@
 /**
  * Prefixes and addresses as the FIB holds them: IPv4 as one unsigned 32-bit
  * word, IPv6 as four words, most significant first. Text forms follow
- * RFC 4632 (IPv4 CIDR) and RFC 4291 / RFC 5952 (IPv6; parsed and printed by
- * the ip6addr library). Parsers never throw: they return a value or an error
- * string. The `check*` guards are for programmatic callers of the tables and
+ * RFC 4632 (IPv4 CIDR) and RFC 4291 / RFC 5952 (IPv6). Parsers never throw:
+ * they return a value or an error string. The `check*` guards are for programmatic callers of the tables and
  * throw RangeError on misuse.
  */
-import ip6addr from "ip6addr";
 import { type Family, MAX_NEXT_HOP, type NextHop, type RouteList, wordsOf } from "./types.ts";
 
 /** Network mask of an IPv4 prefix length, as an unsigned integer. */
@@ -88,30 +86,111 @@ export function parseIPv4(text: string): number | undefined {
   return i === n ? value : undefined;
 }
 
+/**
+ * Parses IPv6 text (RFC 4291 section 2.2): eight groups of 1-4 hex digits,
+ * at most one "::" standing for one or more zero groups, and optionally a
+ * dotted quad as the last 32 bits. Written here rather than taken from the
+ * ip6addr package, which accepts five-digit groups, refuses the dotted-quad
+ * forms (::ffff:198.18.0.1, 64:ff9b::198.18.0.1) and prints text RFC 5952
+ * forbids.
+ */
 export function parseIPv6(text: string): Uint32Array | undefined {
-  if (!text.includes(":")) return undefined;
-  let bytes: Uint8Array;
-  try {
-    const addr = ip6addr.parse(text);
-    if (addr.kind() !== "ipv6") return undefined;
-    bytes = addr.toBuffer();
-  } catch {
-    return undefined;
+  const groups: number[] = [];
+  let gap = -1;
+  let i = 0;
+  const n = text.length;
+  if (text.startsWith("::")) {
+    gap = 0;
+    i = 2;
+    if (n === 2) return wordsFromGroups(groups, gap);
+  } else if (text.startsWith(":")) return undefined;
+  while (i < n) {
+    let j = i;
+    let value = 0;
+    while (j < n && j - i < 5) {
+      const d = hexDigit(text.charCodeAt(j));
+      if (d < 0) break;
+      value = value * 16 + d;
+      j++;
+    }
+    if (j < n && text.charCodeAt(j) === 46) {
+      // A dotted quad: the rest of the text, as the last two groups.
+      const v4 = parseIPv4(text.slice(i));
+      if (v4 === undefined || groups.length > 6) return undefined;
+      groups.push(v4 >>> 16, v4 & 0xffff);
+      i = n;
+      break;
+    }
+    if (j === i || j - i > 4) return undefined;
+    groups.push(value);
+    i = j;
+    if (i === n) break;
+    if (text.charCodeAt(i) !== 58) return undefined;
+    i++;
+    if (i < n && text.charCodeAt(i) === 58) {
+      if (gap >= 0) return undefined;
+      gap = groups.length;
+      i++;
+      if (i === n) break;
+    } else if (i === n) return undefined;
   }
-  const view = new DataView(bytes.buffer, bytes.byteOffset, 16);
+  return wordsFromGroups(groups, gap);
+}
+
+function hexDigit(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  if (c >= 97 && c <= 102) return c - 87;
+  if (c >= 65 && c <= 70) return c - 55;
+  return -1;
+}
+
+function wordsFromGroups(groups: number[], gap: number): Uint32Array | undefined {
+  if (gap < 0 ? groups.length !== 8 : groups.length > 7) return undefined;
+  const all =
+    gap < 0
+      ? groups
+      : [...groups.slice(0, gap), ...new Array(8 - groups.length).fill(0), ...groups.slice(gap)];
   const words = new Uint32Array(4);
-  for (let w = 0; w < 4; w++) words[w] = view.getUint32(w * 4);
+  for (let w = 0; w < 4; w++) words[w] = ((all[w * 2] << 16) | all[w * 2 + 1]) >>> 0;
   return words;
 }
 
-/** Formats four words as RFC 5952 text (zeros compressed, lower case). */
+/**
+ * Formats four words as RFC 5952 text: lower case, no leading zeros, the
+ * longest run of two or more zero groups (the first among equals) as "::",
+ * and ::ffff:0:0/96 (IPv4-mapped) with a dotted quad.
+ */
 export function formatIPv6(words: ArrayLike<number>, offset = 0): string {
-  const groups: string[] = [];
+  const g: number[] = [];
   for (let w = 0; w < 4; w++) {
     const v = words[offset + w] >>> 0;
-    groups.push((v >>> 16).toString(16), (v & 0xffff).toString(16));
+    g.push(v >>> 16, v & 0xffff);
   }
-  return ip6addr.parse(groups.join(":")).toString({ format: "v6" });
+  if (g[0] === 0 && g[1] === 0 && g[2] === 0 && g[3] === 0 && g[4] === 0 && g[5] === 0xffff) {
+    return `::ffff:${formatIPv4(words[offset + 3] >>> 0)}`;
+  }
+  let bestAt = -1;
+  let bestLen = 1;
+  for (let i = 0; i < 8; ) {
+    if (g[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && g[j] === 0) j++;
+    if (j - i > bestLen) {
+      bestAt = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  const hex = (from: number, to: number) =>
+    g
+      .slice(from, to)
+      .map((x) => x.toString(16))
+      .join(":");
+  if (bestAt < 0) return hex(0, 8);
+  return `${hex(0, bestAt)}::${hex(bestAt + bestLen, 8)}`;
 }
 
 /** A parsed prefix of either family. `words` has 1 (IPv4) or 4 (IPv6) entries. */
