@@ -5,9 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages: a C++ toolchain and Python for node-gyp (native addons),
-# iproute2 for the namespace tests and labs.
-debs=(build-essential python3 iproute2)
+# Debian packages: a C++ toolchain and Python for node-gyp, liburing for the
+# native addon's io_uring queues (hypervisor/native/, built by npm ci through
+# binding.gyp), iproute2 for the namespace tests and labs.
+debs=(build-essential python3 iproute2 liburing-dev)
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
