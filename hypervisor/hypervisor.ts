@@ -455,7 +455,14 @@ export class Hypervisor {
     } catch (e) {
       errors.push(e);
     }
-    for (const router of this.#routerEntries.keys()) router.setTransmit(noTransmit);
+    for (const router of this.#routerEntries.keys()) {
+      router.setTransmit(noTransmit);
+      try {
+        router.close?.();
+      } catch (e) {
+        errors.push(e);
+      }
+    }
     if (errors.length > 0) throw errors[0];
   }
 

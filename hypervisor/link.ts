@@ -82,47 +82,6 @@ export function batchTotals(batch: PacketBatch): { packets: number; bytes: numbe
   return { packets, bytes };
 }
 
-/**
- * Sends a batch through a native-style `sendRun(buf, lengths, count)` (packet
- * j of the run at `buf[j * stride]`, the batch's stride) around its holes:
- * one call per run of consecutive non-empty packets, so a batch without holes
- * is one call with no copy. A run whose last slot would end past the arena
- * (the arena's last slot, with headroom) sends that packet from a copy.
- * Answers the packets accepted.
- */
-export function sendAroundHoles(
-  batch: PacketBatch,
-  sendRun: (buf: Uint8Array, lengths: Uint32Array, count: number) => number,
-): number {
-  const { lengths, count, stride, arena } = batch;
-  let accepted = 0;
-  let i = 0;
-  while (i < count) {
-    if (lengths[i] === 0) {
-      i++;
-      continue;
-    }
-    let end = i + 1;
-    while (end < count && lengths[end] !== 0) end++;
-    const from = batch.start(i);
-    let n = end - i;
-    const runLengths = i === 0 ? lengths : lengths.subarray(i);
-    if (from + n * stride > arena.length) {
-      // Only the arena's very last slot can overhang (by the headroom): copy it.
-      if (n > 1)
-        accepted += sendRun(arena.subarray(from, from + (n - 1) * stride), runLengths, n - 1);
-      const last = end - 1;
-      const copy = new Uint8Array(stride);
-      copy.set(arena.subarray(batch.start(last), batch.start(last) + lengths[last]));
-      accepted += sendRun(copy, lengths.subarray(last, last + 1), 1);
-      n = 0;
-    }
-    if (n > 0) accepted += sendRun(arena.subarray(from, from + n * stride), runLengths, n);
-    i = end;
-  }
-  return accepted;
-}
-
 /** The hypervisor's links by unique name. */
 export class LinkRegistry {
   readonly #links = new Map<string, Link>();

@@ -10,7 +10,9 @@
  *
  * Batches: packet i of a batch lives at `buf[i * stride, i * stride +
  * lengths[i])` in a caller-owned Uint8Array; receive fills `lengths`, send
- * reads it. Neither side allocates per packet. Calls never block: receive
+ * reads it (a packet of length 0 is a hole and is skipped, and only each
+ * packet's own bytes must lie inside `buf`). Neither side allocates per
+ * packet. Calls never block: receive
  * returns 0 when nothing waits, send returns how many packets it accepted and
  * counts the refused rest as `txDropped`. `onReadable(cb)` runs `cb` on the
  * main thread while packets wait (level-triggered: drain with receive, or the

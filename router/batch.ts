@@ -32,6 +32,8 @@ export class PacketBatch {
   headroom = 0;
   /** Packets in the batch. */
   count = 0;
+  private packetsView: Uint8Array;
+  private packetsAt = 0;
 
   constructor(arena: Uint8Array, base: number, capacity: number, stride = DEFAULT_STRIDE) {
     if (base < 0 || base + capacity * stride > arena.length) {
@@ -43,11 +45,24 @@ export class PacketBatch {
     this.capacity = capacity;
     this.view = arena.subarray(base, base + capacity * stride);
     this.lengths = new Uint32Array(capacity);
+    this.packetsView = arena.subarray(base);
   }
 
   /** Arena offset of packet i's first byte. */
   start(i: number): number {
     return this.base + i * this.stride + this.headroom;
+  }
+
+  /**
+   * The arena from packet 0's first byte on: packet i sits at `i * stride`
+   * in it, as native queues send (made once per headroom, not per call).
+   */
+  packets(): Uint8Array {
+    if (this.packetsAt !== this.headroom) {
+      this.packetsView = this.arena.subarray(this.base + this.headroom);
+      this.packetsAt = this.headroom;
+    }
+    return this.packetsView;
   }
 
   /** Room a packet has in its slot, after the headroom. */
@@ -81,24 +96,46 @@ export class PacketBatch {
   }
 }
 
-/** One ArrayBuffer carved into batches. */
+/**
+ * One ArrayBuffer carved into batches. Released batches' regions are reused
+ * by later batches of the same byte size (links and routers come and go in
+ * a few sizes), so a long-lived hypervisor does not run out.
+ */
 export class PacketArena {
   readonly bytes: Uint8Array;
   private used = 0;
+  private readonly live = new Set<number>();
+  private readonly free = new Map<number, number[]>();
 
   constructor(size: number) {
     this.bytes = new Uint8Array(size);
   }
 
-  /** A new batch of `capacity` slots; throws when the arena is exhausted. */
+  /** A new batch of `capacity` slots; throws RangeError when the arena is exhausted. */
   batch(capacity: number, stride = DEFAULT_STRIDE): PacketBatch {
-    const batch = new PacketBatch(this.bytes, this.used, capacity, stride);
-    this.used += capacity * stride;
+    const size = capacity * stride;
+    const base = this.free.get(size)?.pop() ?? this.used;
+    const batch = new PacketBatch(this.bytes, base, capacity, stride);
+    if (base === this.used) this.used += size;
+    this.live.add(base);
     return batch;
   }
 
-  /** Bytes handed out to batches. */
+  /** Gives a batch's region back; the batch must not be used afterwards. */
+  release(batch: PacketBatch): void {
+    if (batch.arena !== this.bytes || !this.live.delete(batch.base)) {
+      throw new RangeError(`batch at ${batch.base} is not a live batch of this arena`);
+    }
+    const size = batch.capacity * batch.stride;
+    const list = this.free.get(size);
+    if (list) list.push(batch.base);
+    else this.free.set(size, [batch.base]);
+  }
+
+  /** Bytes in live batches. */
   allocated(): number {
-    return this.used;
+    let freeBytes = 0;
+    for (const [size, bases] of this.free) freeBytes += size * bases.length;
+    return this.used - freeBytes;
   }
 }

@@ -34,4 +34,6 @@ export interface RouterPort {
   setTransmit(transmit: TransmitFn): void;
   /** Runs timers due at `now`; returns the next deadline (Infinity when none). */
   poll(now: number): number;
+  /** Gives back what the router holds in the hypervisor's arena; it is not used afterwards. */
+  close?(): void;
 }

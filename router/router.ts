@@ -40,6 +40,8 @@ export class VirtualRouter implements RouterPort {
   readonly inactiveStatics: { route: StaticRoute; reason: string }[] = [];
   private readonly host: HostStack;
   private readonly dataPlane: DataPlane;
+  private readonly arena: PacketArena;
+  private closed = false;
   private transmit: TransmitFn = () => {};
 
   /** Checks a configuration and builds the router, or returns every problem found. */
@@ -55,6 +57,7 @@ export class VirtualRouter implements RouterPort {
   constructor(config: RouterConfig, options: VirtualRouterOptions) {
     this.name = config.name;
     this.config = config;
+    this.arena = options.arena;
     const batchSize = options.batchSize ?? 256;
     this.ifaces = config.interfaces.map(
       (c, i) => new RouterInterface(i, c, options.arena.batch(batchSize)),
@@ -108,6 +111,15 @@ export class VirtualRouter implements RouterPort {
     const ifc = this.ifaces[ifIndex];
     if (!ifc) throw new RangeError(`router ${this.name} has no interface ${ifIndex}`);
     this.host.announce(ifc, now);
+  }
+
+  /** Releases the router's output batches and scratch slots; idempotent. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.transmit = () => {};
+    for (const ifc of this.ifaces) this.arena.release(ifc.tx);
+    this.arena.release(this.dataPlane.scratch);
   }
 
   /** Per-interface counters as plain data. */

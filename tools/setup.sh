@@ -7,8 +7,8 @@ cd "$(dirname "$0")/.."
 
 # Debian packages: a C++ toolchain and Python for node-gyp, liburing for the
 # native addon's io_uring queues (hypervisor/native/, built by npm ci through
-# binding.gyp), iproute2 for the namespace tests and labs.
-debs=(build-essential python3 iproute2 liburing-dev)
+# binding.gyp), iproute2, ping and traceroute for the namespace tests and labs.
+debs=(build-essential python3 iproute2 liburing-dev iputils-ping traceroute)
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -9,7 +9,7 @@
  * wake-up into the link's own batch, received at the slot start (headroom
  * 0, so any packet up to the stride fits) and handed to the handler. tx:
  * the batch is written around its holes straight from its arena, one native
- * call per run of packets (see `sendAroundHoles`).
+ * call for the whole batch (the native queue skips holes).
  *
  * The device is created in this process's network namespace; a test may move
  * it elsewhere (`ip link set ... netns`), its fd keeps working. Closing the
@@ -24,7 +24,6 @@ import {
   type LinkLayer,
   type LinkStats,
   type ReceiveHandler,
-  sendAroundHoles,
 } from "../link.ts";
 import {
   closeFd,
@@ -74,6 +73,7 @@ export class DeviceLink implements Link {
   readonly fd: number;
   readonly queue: PacketQueue;
   readonly #rx: PacketBatch;
+  readonly #arena: PacketArena;
   readonly #budget: number;
   readonly #clock: () => number;
   #handler: ReceiveHandler | null = null;
@@ -111,6 +111,7 @@ export class DeviceLink implements Link {
       if (options.up ?? true) setLinkUp(dev.name, true);
       queue = new PacketQueue(dev.fd, { ...options.queue, slotSize: stride });
       this.#rx = options.arena.batch(options.batchSize ?? 64, stride);
+      this.#arena = options.arena;
     } catch (e) {
       queue?.close();
       closeFd(dev.fd);
@@ -149,10 +150,7 @@ export class DeviceLink implements Link {
       this.#drops.add("closed", n);
       return 0;
     }
-    const stride = batch.stride;
-    return sendAroundHoles(batch, (buf, lengths, count) =>
-      this.queue.send(buf, lengths, stride, count),
-    );
+    return this.queue.send(batch.packets(), batch.lengths, batch.stride, batch.count);
   }
 
   stats(): LinkStats {
@@ -176,5 +174,6 @@ export class DeviceLink implements Link {
     this.#handler = null;
     this.queue.close();
     closeFd(this.fd);
+    this.#arena.release(this.#rx);
   }
 }

@@ -58,6 +58,7 @@ export class MemoryLink implements Link {
   #head = 0;
   readonly #capacity: number;
   readonly #lost: (seq: number) => boolean;
+  readonly #arena: PacketArena;
   readonly #auto: boolean;
   readonly #clock: () => number;
   #scheduled = false;
@@ -72,6 +73,7 @@ export class MemoryLink implements Link {
     this.name = name;
     this.layer = options.layer ?? "l3";
     this.#rx = options.arena.batch(options.batchSize ?? 64, options.stride ?? DEFAULT_STRIDE);
+    this.#arena = options.arena;
     this.#headroom = options.headroom ?? 0;
     if (this.#headroom >= this.#rx.stride)
       throw new RangeError("headroom must be below the stride");
@@ -187,6 +189,7 @@ export class MemoryLink implements Link {
     this.#drops.add("closed", this.pending());
     this.#queue.length = 0;
     this.#head = 0;
+    this.#arena.release(this.#rx);
   }
 }
 

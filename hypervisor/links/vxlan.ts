@@ -104,6 +104,7 @@ export class VxlanEndpoint {
   readonly words: number;
   readonly #links = new Map<number, VxlanLink>();
   readonly #rx: PacketBatch;
+  readonly #arena: PacketArena;
   readonly #copy: PacketBatch;
   readonly #srcAddrs: Uint32Array;
   readonly #srcPorts: Uint16Array;
@@ -131,6 +132,7 @@ export class VxlanEndpoint {
       this.words = this.family === 4 ? 1 : 4;
       this.#rx = options.arena.batch(batchSize, stride);
       this.#copy = options.arena.batch(batchSize, stride);
+      this.#arena = options.arena;
     } catch (e) {
       this.socket.close();
       throw e;
@@ -207,6 +209,8 @@ export class VxlanEndpoint {
     for (const link of this.#links.values()) link.close();
     this.#closed = true;
     this.socket.close();
+    this.#arena.release(this.#rx);
+    this.#arena.release(this.#copy);
   }
 
   /** @internal A link closes: its VNI is free again. */

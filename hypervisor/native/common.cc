@@ -55,7 +55,7 @@ void* TypedArrayData(const Napi::CallbackInfo& info, size_t i, napi_typedarray_t
 
 }  // namespace
 
-Batch CheckBatch(const Napi::CallbackInfo& info, size_t first, const char* op) {
+Batch CheckBatch(const Napi::CallbackInfo& info, size_t first, const char* op, bool sending) {
   Napi::Env env = info.Env();
   Batch b{};
   size_t bufLen = 0, lenCount = 0;
@@ -70,6 +70,17 @@ Batch CheckBatch(const Napi::CallbackInfo& info, size_t first, const char* op) {
   if (b.count > lenCount)
     throw Napi::RangeError::New(env, std::string(op) + ": " + std::to_string(b.count) +
                                          " packets but lengths has " + std::to_string(lenCount));
+  if (sending) {
+    for (uint32_t i = 0; i < b.count; i++) {
+      if (b.lengths[i] > b.stride)
+        throw Napi::RangeError::New(env, std::string(op) + ": packet " + std::to_string(i) +
+                                             " is longer than the stride");
+      if (static_cast<uint64_t>(i) * b.stride + b.lengths[i] > bufLen)
+        throw Napi::RangeError::New(env, std::string(op) + ": packet " + std::to_string(i) +
+                                             " runs past the end of buf");
+    }
+    return b;
+  }
   if (static_cast<uint64_t>(b.count) * b.stride > bufLen)
     throw Napi::RangeError::New(env, std::string(op) + ": " + std::to_string(b.count) +
                                          " packets of stride " + std::to_string(b.stride) +

@@ -46,7 +46,11 @@ struct Batch {
 // Reads (buf: Uint8Array, lengths: Uint32Array, stride, count) starting at
 // argument `first`, and checks count <= lengths.length and count * stride <=
 // buf.byteLength. Throws TypeError/RangeError naming `op` otherwise.
-Batch CheckBatch(const Napi::CallbackInfo& info, size_t first, const char* op);
+// `sending`: the batch is read, not filled, so only each packet's own bytes
+// must lie inside buf (a last slot may be short), and packets of length 0
+// (holes) are allowed.
+Batch CheckBatch(const Napi::CallbackInfo& info, size_t first, const char* op,
+                 bool sending = false);
 
 // Returns the Uint32Array / Uint16Array at argument i with at least `need`
 // elements, or throws.

@@ -281,15 +281,12 @@ class PacketQueue : public Napi::ObjectWrap<PacketQueue>, public Readable {
   // send(buf, lengths, stride, count) -> accepted
   Napi::Value Send(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    Batch b = CheckBatch(info, 0, "PacketQueue.send");
     Closed(env, "send");
-    for (uint32_t i = 0; i < b.count; i++)
-      if (b.lengths[i] > b.stride)
-        throw Napi::RangeError::New(env, "PacketQueue.send: packet " + std::to_string(i) +
-                                             " is longer than the stride");
+    Batch b = CheckBatch(info, 0, "PacketQueue.send", true);
     uint32_t n = 0;
     if (!uring_) {
       for (; n < b.count; n++) {
+        if (b.lengths[n] == 0) continue;  // a hole: nothing to send
         ssize_t r = write(fd_, b.data + size_t(n) * b.stride, b.lengths[n]);
         if (r >= 0) {
           stats_.txPackets++;
@@ -307,7 +304,8 @@ class PacketQueue : public Napi::ObjectWrap<PacketQueue>, public Readable {
     bool queued = false;
     for (; n < b.count; n++) {
       uint32_t len = b.lengths[n];
-      if (len == 0 || len > slotSize_) {
+      if (len == 0) continue;  // a hole: nothing to send
+      if (len > slotSize_) {
         stats_.txErrors++;  // accepted and dropped: the device could not take it
         continue;
       }

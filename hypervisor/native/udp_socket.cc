@@ -102,6 +102,7 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket>, public Readable {
     msgs_.resize(n);
     iov_.resize(n);
     addrs_.resize(n);
+    from_.resize(n);
   }
 
   bool Closed(const Napi::Env& env, const char* op) {
@@ -189,26 +190,26 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket>, public Readable {
   // send(buf, lengths, stride, count, dstAddrs, dstPorts) -> accepted
   Napi::Value Send(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    Batch b = CheckBatch(info, 0, "UdpSocket.send");
+    Closed(env, "send");
+    Batch b = CheckBatch(info, 0, "UdpSocket.send", true);
     uint32_t words = v6_ ? 4 : 1;
     uint32_t* addrs =
         Uint32ArrayArg(info, 4, "UdpSocket.send", "dstAddrs", size_t(b.count) * words);
     uint16_t* ports = Uint16ArrayArg(info, 5, "UdpSocket.send", "dstPorts", b.count);
-    Closed(env, "send");
-    for (uint32_t i = 0; i < b.count; i++)
-      if (b.lengths[i] > b.stride)
-        throw Napi::RangeError::New(env, "UdpSocket.send: packet " + std::to_string(i) +
-                                             " is longer than the stride");
     if (b.count == 0) return Napi::Number::New(env, 0);
     Grow(b.count);
+    // Holes (length 0) are skipped: `from_[m]` is the batch index of message m.
+    uint32_t m = 0;
     for (uint32_t i = 0; i < b.count; i++) {
-      iov_[i].iov_base = b.data + size_t(i) * b.stride;
-      iov_[i].iov_len = b.lengths[i];
-      struct msghdr& h = msgs_[i].msg_hdr;
+      if (b.lengths[i] == 0) continue;
+      from_[m] = i;
+      iov_[m].iov_base = b.data + size_t(i) * b.stride;
+      iov_[m].iov_len = b.lengths[i];
+      struct msghdr& h = msgs_[m].msg_hdr;
       memset(&h, 0, sizeof h);
-      memset(&addrs_[i], 0, sizeof addrs_[i]);
+      memset(&addrs_[m], 0, sizeof addrs_[m]);
       if (v6_) {
-        auto* a = reinterpret_cast<struct sockaddr_in6*>(&addrs_[i]);
+        auto* a = reinterpret_cast<struct sockaddr_in6*>(&addrs_[m]);
         a->sin6_family = AF_INET6;
         a->sin6_port = htons(ports[i]);
         uint32_t w[4];
@@ -216,34 +217,38 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket>, public Readable {
         memcpy(&a->sin6_addr, w, 16);
         h.msg_namelen = sizeof *a;
       } else {
-        auto* a = reinterpret_cast<struct sockaddr_in*>(&addrs_[i]);
+        auto* a = reinterpret_cast<struct sockaddr_in*>(&addrs_[m]);
         a->sin_family = AF_INET;
         a->sin_port = htons(ports[i]);
         a->sin_addr.s_addr = htonl(addrs[i]);
         h.msg_namelen = sizeof *a;
       }
-      h.msg_name = &addrs_[i];
-      h.msg_iov = &iov_[i];
+      h.msg_name = &addrs_[m];
+      h.msg_iov = &iov_[m];
       h.msg_iovlen = 1;
+      m++;
     }
-    uint32_t i = 0;
-    while (i < b.count) {
-      int r = sendmmsg(fd_, msgs_.data() + i, b.count - i, MSG_DONTWAIT);
+    uint32_t sent = 0;
+    while (sent < m) {
+      int r = sendmmsg(fd_, msgs_.data() + sent, m - sent, MSG_DONTWAIT);
       if (r > 0) {
-        for (uint32_t k = i; k < i + static_cast<uint32_t>(r); k++) stats_.txBytes += msgs_[k].msg_len;
+        for (uint32_t k = sent; k < sent + static_cast<uint32_t>(r); k++)
+          stats_.txBytes += msgs_[k].msg_len;
         stats_.txPackets += r;
-        i += static_cast<uint32_t>(r);
+        sent += static_cast<uint32_t>(r);
       } else if (r < 0 && (errno == EAGAIN || errno == ENOBUFS)) {
         break;
       } else if (r < 0 && errno == EINTR) {
         continue;
       } else {
         stats_.txErrors++;  // this one packet failed (EMSGSIZE, ENETUNREACH, ...)
-        i++;
+        sent++;
       }
     }
-    stats_.txDropped += b.count - i;
-    return Napi::Number::New(env, i);
+    // Accepted: every batch entry before the first message not sent.
+    uint32_t accepted = sent == m ? b.count : from_[sent];
+    stats_.txDropped += b.count - accepted;
+    return Napi::Number::New(env, accepted);
   }
 
   Napi::Value GetStats(const Napi::CallbackInfo& info) {
@@ -302,6 +307,7 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket>, public Readable {
   std::vector<struct mmsghdr> msgs_;
   std::vector<struct iovec> iov_;
   std::vector<struct sockaddr_storage> addrs_;
+  std::vector<uint32_t> from_;
   Stats stats_;
 };
 

@@ -550,6 +550,44 @@ describe.skipIf(!canRun)("native substrate links (root, real kernel)", () => {
     expect(() => new UdpSocket("not-an-address", 0)).toThrow(/not an IPv4 or IPv6 address/);
   });
 
+  it("sends a batch with holes in one call, and a last packet that ends before its slot does", async () => {
+    const a = new UdpSocket("127.0.0.1", 0);
+    const b = new UdpSocket("127.0.0.1", 0);
+    cleanups.push(
+      () => a.close(),
+      () => b.close(),
+    );
+    const lengths = Uint32Array.of(30, 0, 0, 40);
+    // The buffer ends right after the last packet: shorter than 4 * STRIDE.
+    const buf = new Uint8Array(3 * STRIDE + 40);
+    buf.fill(1, 0, 30);
+    buf.fill(4, 3 * STRIDE, 3 * STRIDE + 40);
+    const dst = new Uint32Array(4).fill(ipv4ToUint32("127.0.0.1"));
+    const ports = new Uint16Array(4).fill(b.localPort());
+    expect(a.send(buf, lengths, STRIDE, 4, dst, ports)).toBe(4);
+    expect(a.stats()).toMatchObject({ txPackets: 2, txBytes: 70, txDropped: 0 });
+    lengths[3] = 41;
+    expect(() => a.send(buf, lengths, STRIDE, 4, dst, ports)).toThrow(
+      /packet 3 runs past the end of buf/,
+    );
+    const rbuf = new Uint8Array(4 * STRIDE);
+    const rlen = new Uint32Array(4);
+    const got: number[] = [];
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`got ${got.length} of 2`)), 5000);
+      b.onReadable(() => {
+        const count = b.receive(rbuf, rlen, STRIDE, 4, new Uint32Array(4), new Uint16Array(4));
+        for (let i = 0; i < count; i++) got.push(rlen[i]);
+        if (got.length === 2) {
+          clearTimeout(timer);
+          b.onReadable(null);
+          resolve();
+        }
+      });
+    });
+    expect(got).toEqual([30, 40]);
+  });
+
   it("moves batches of 64 datagrams over UDP on loopback, with sources", async () => {
     const a = new UdpSocket("127.0.0.1", 0);
     const b = new UdpSocket("127.0.0.1", 0);

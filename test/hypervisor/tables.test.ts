@@ -10,7 +10,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { BindingTable } from "../../hypervisor/binding.ts";
 import { HypervisorError } from "../../hypervisor/errors.ts";
 import { Hypervisor } from "../../hypervisor/hypervisor.ts";
-import { LinkRegistry, sendAroundHoles } from "../../hypervisor/link.ts";
+import { LinkRegistry } from "../../hypervisor/link.ts";
 import { type MemoryLink, memoryLinkPair } from "../../hypervisor/links/memory.ts";
 import { PlacementTable } from "../../hypervisor/placement.ts";
 import { SwitchingTable } from "../../hypervisor/switching.ts";
@@ -227,24 +227,20 @@ describe("LinkRegistry and link helpers", () => {
     expect(links.size).toBe(0);
   });
 
-  it("sends around holes, one run at a time, and copies a last slot that overhangs the arena", () => {
+  it("a batch's packets() view puts packet i at i * stride from its first packet, headroom included", () => {
     const small = new PacketArena(4 * 256);
     small.batch(1, 256);
     const b = small.batch(3, 256); // the arena's last three slots
     b.headroom = 16;
     fillBatch(b, [seqPacket(1, 100), null, seqPacket(3, 240)]);
-    const calls: { seqs: number[]; count: number; bufLen: number }[] = [];
-    const n = sendAroundHoles(b, (buf, lengths, count) => {
-      const seqs = Array.from({ length: count }, (_, j) =>
-        seqOf(buf.subarray(j * 256, j * 256 + lengths[j])),
-      );
-      expect(buf.length).toBeGreaterThanOrEqual(count * 256);
-      calls.push({ seqs, count, bufLen: buf.length });
-      return count;
-    });
-    expect(n).toBe(2);
-    expect(calls.map((c) => c.seqs)).toEqual([[1], [3]]);
-    expect(calls[1].bufLen).toBe(256); // the overhanging last slot went from a copy
+    const view = b.packets();
+    expect(view).toBe(b.packets()); // made once per headroom
+    expect(seqOf(view.subarray(0, 100))).toBe(1);
+    expect(seqOf(view.subarray(2 * 256, 2 * 256 + 240))).toBe(3);
+    // The last slot overhangs the view by the headroom, yet the packet fits.
+    expect(view.length).toBe(3 * 256 - 16);
+    b.headroom = 8;
+    expect(b.packets()).not.toBe(view);
   });
 });
 

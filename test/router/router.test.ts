@@ -448,3 +448,28 @@ describe("isolation", () => {
     expect(b.sent).toHaveLength(0);
   });
 });
+
+describe("arena", () => {
+  it("reuses the regions of released batches, and refuses a second release", async () => {
+    const { PacketArena } = await import("../../router/batch.ts");
+    const arena = new PacketArena(64 * 2048 * 2);
+    const a = arena.batch(64);
+    const b = arena.batch(64);
+    expect(() => arena.batch(64)).toThrow(RangeError);
+    arena.release(a);
+    expect(() => arena.release(a)).toThrow(RangeError);
+    const c = arena.batch(64);
+    expect(c.base).toBe(a.base);
+    expect(arena.allocated()).toBe(2 * 64 * 2048);
+    arena.release(b);
+    arena.release(c);
+    expect(arena.allocated()).toBe(0);
+  });
+
+  it("a closed router gives its batches back", () => {
+    const { router, arena } = router3();
+    const before = arena.allocated();
+    router.close();
+    expect(arena.allocated()).toBe(before - (3 * 64 + 4) * 2048);
+  });
+});
