@@ -264,6 +264,36 @@ export class DataPlane {
     return false;
   }
 
+  /**
+   * Deals with a lookup result that does not forward: no route (net
+   * unreachable), local delivery, reject (administratively prohibited,
+   * RFC 1812 5.2.7.1 / RFC 4443 code 1) or blackhole. True when it did.
+   */
+  private settled(
+    ifc: RouterInterface,
+    family: 4 | 6,
+    buf: Uint8Array,
+    off: number,
+    len: number,
+    hop: number,
+    now: number,
+  ): boolean {
+    const kind = hop === NO_ROUTE ? -1 : this.adjacencies.kind[hop];
+    if (kind === AdjacencyKind.Forward) return false;
+    if (kind === AdjacencyKind.Local) {
+      this.host.deliver(ifc, family, off, len, now);
+      return true;
+    }
+    ifc.counters.drop(kind === -1 ? DropReason.NoRoute : DropReason.Prohibited);
+    if (kind === AdjacencyKind.Blackhole) return true;
+    if (family === 4) {
+      this.error4(ifc, buf, off, len, Icmpv4Type.DstUnreachable, kind === -1 ? 0 : 13, 0, now);
+    } else {
+      this.error6(ifc, buf, off, len, Icmpv6Type.DstUnreachable, kind === -1 ? 0 : 1, 0, now);
+    }
+    return true;
+  }
+
   private act4(
     ifc: RouterInterface,
     buf: Uint8Array,
@@ -272,23 +302,8 @@ export class DataPlane {
     hop: number,
     now: number,
   ): void {
+    if (this.settled(ifc, 4, buf, off, len, hop, now)) return;
     const c = ifc.counters;
-    if (hop === NO_ROUTE) {
-      c.drop(DropReason.NoRoute);
-      this.error4(ifc, buf, off, len, Icmpv4Type.DstUnreachable, 0, 0, now);
-      return;
-    }
-    const kind = this.adjacencies.kind[hop];
-    if (kind === AdjacencyKind.Local) {
-      this.host.deliver(ifc, 4, off, len, now);
-      return;
-    }
-    if (kind !== AdjacencyKind.Forward) {
-      c.drop(DropReason.Prohibited);
-      if (kind === AdjacencyKind.Reject)
-        this.error4(ifc, buf, off, len, Icmpv4Type.DstUnreachable, 13, 0, now);
-      return;
-    }
     if (ipv4Ttl(buf, off) <= 1) {
       c.drop(DropReason.TtlExpired);
       this.error4(ifc, buf, off, len, Icmpv4Type.TimeExceeded, 0, 0, now);
@@ -320,23 +335,8 @@ export class DataPlane {
     k: number,
     now: number,
   ): void {
+    if (this.settled(ifc, 6, buf, off, len, hop, now)) return;
     const c = ifc.counters;
-    if (hop === NO_ROUTE) {
-      c.drop(DropReason.NoRoute);
-      this.error6(ifc, buf, off, len, Icmpv6Type.DstUnreachable, 0, 0, now);
-      return;
-    }
-    const kind = this.adjacencies.kind[hop];
-    if (kind === AdjacencyKind.Local) {
-      this.host.deliver(ifc, 6, off, len, now);
-      return;
-    }
-    if (kind !== AdjacencyKind.Forward) {
-      c.drop(DropReason.Prohibited);
-      if (kind === AdjacencyKind.Reject)
-        this.error6(ifc, buf, off, len, Icmpv6Type.DstUnreachable, 1, 0, now);
-      return;
-    }
     if (ipv6SrcIsLinkLocal(buf, off) || ipv6SrcIsUnspecified(buf, off)) {
       // RFC 4291 2.5.6: link-local sources are not forwarded; answer "beyond scope".
       c.drop(DropReason.Scope);

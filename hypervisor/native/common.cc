@@ -55,6 +55,18 @@ void* TypedArrayData(const Napi::CallbackInfo& info, size_t i, napi_typedarray_t
 
 }  // namespace
 
+Napi::Object StatsObject(Napi::Env env, const Stats& s) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("rxPackets", s.rxPackets);
+  o.Set("rxBytes", s.rxBytes);
+  o.Set("txPackets", s.txPackets);
+  o.Set("txBytes", s.txBytes);
+  o.Set("txDropped", s.txDropped);
+  o.Set("rxErrors", s.rxErrors);
+  o.Set("txErrors", s.txErrors);
+  return o;
+}
+
 Batch CheckBatch(const Napi::CallbackInfo& info, size_t first, const char* op, bool sending) {
   Napi::Env env = info.Env();
   Batch b{};

@@ -49,6 +49,14 @@ struct Batch {
 // `sending`: the batch is read, not filled, so only each packet's own bytes
 // must lie inside buf (a last slot may be short), and packets of length 0
 // (holes) are allowed.
+// Packet and byte counters of a queue or socket (doubles: they never wrap
+// in JS), and their JS form.
+struct Stats {
+  double rxPackets = 0, rxBytes = 0, txPackets = 0, txBytes = 0;
+  double txDropped = 0, rxErrors = 0, txErrors = 0;
+};
+Napi::Object StatsObject(Napi::Env env, const Stats& s);
+
 Batch CheckBatch(const Napi::CallbackInfo& info, size_t first, const char* op,
                  bool sending = false);
 

@@ -45,11 +45,6 @@ constexpr uint64_t kKindMask = 0xffffffffull << 32;
 
 enum class RxState : uint8_t { Idle, InFlight, Ready };
 
-struct Stats {
-  double rxPackets = 0, rxBytes = 0, txPackets = 0, txBytes = 0;
-  double txDropped = 0, rxErrors = 0, txErrors = 0;
-};
-
 class PacketQueue : public Napi::ObjectWrap<PacketQueue>, public Readable {
  public:
   static Napi::Function Define(Napi::Env env) {
@@ -336,15 +331,7 @@ class PacketQueue : public Napi::ObjectWrap<PacketQueue>, public Readable {
   Napi::Value GetStats(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (uring_ && !closed_) Reap();
-    Napi::Object o = Napi::Object::New(env);
-    o.Set("rxPackets", stats_.rxPackets);
-    o.Set("rxBytes", stats_.rxBytes);
-    o.Set("txPackets", stats_.txPackets);
-    o.Set("txBytes", stats_.txBytes);
-    o.Set("txDropped", stats_.txDropped);
-    o.Set("rxErrors", stats_.rxErrors);
-    o.Set("txErrors", stats_.txErrors);
-    return o;
+    return StatsObject(env, stats_);
   }
 
   Napi::Value Close(const Napi::CallbackInfo& info) {

@@ -29,11 +29,6 @@ namespace {
 
 constexpr int kSocketBuffer = 4 << 20;
 
-struct Stats {
-  double rxPackets = 0, rxBytes = 0, txPackets = 0, txBytes = 0;
-  double txDropped = 0, rxErrors = 0, txErrors = 0;
-};
-
 class UdpSocket : public Napi::ObjectWrap<UdpSocket>, public Readable {
  public:
   static Napi::Function Define(Napi::Env env) {
@@ -253,15 +248,7 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket>, public Readable {
 
   Napi::Value GetStats(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    Napi::Object o = Napi::Object::New(env);
-    o.Set("rxPackets", stats_.rxPackets);
-    o.Set("rxBytes", stats_.rxBytes);
-    o.Set("txPackets", stats_.txPackets);
-    o.Set("txBytes", stats_.txBytes);
-    o.Set("txDropped", stats_.txDropped);
-    o.Set("rxErrors", stats_.rxErrors);
-    o.Set("txErrors", stats_.txErrors);
-    return o;
+    return StatsObject(env, stats_);
   }
 
   Napi::Value LocalPort(const Napi::CallbackInfo& info) {
