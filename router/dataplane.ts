@@ -103,6 +103,8 @@ export class DataPlane {
   private readonly icmpLimit6 = new TokenBucket(ICMP_RATE, ICMP_BURST);
   // Per-batch working arrays (sized by the largest batch seen).
   private l3 = new Uint32Array(0);
+  /** 1 when packet i came in a broadcast or multicast frame. */
+  private group = new Uint8Array(0);
   private lens = new Uint32Array(0);
   private dst4 = new Uint32Array(0);
   private at4 = new Uint32Array(0);
@@ -126,6 +128,7 @@ export class DataPlane {
   private ensure(n: number): void {
     if (this.l3.length >= n) return;
     this.l3 = new Uint32Array(n);
+    this.group = new Uint8Array(n);
     this.lens = new Uint32Array(n);
     this.dst4 = new Uint32Array(n);
     this.at4 = new Uint32Array(n);
@@ -150,6 +153,7 @@ export class DataPlane {
       c.rxPackets++;
       c.rxBytes += len;
       let version: number;
+      this.group[i] = 0;
       if (ifc.layer === "l2") {
         if (len < ETH_HEADER_LEN) {
           c.drop(DropReason.Malformed);
@@ -161,6 +165,7 @@ export class DataPlane {
           c.drop(DropReason.NotForUs);
           continue;
         }
+        this.group[i] = buf[off] & 1;
         if (ethIsTagged(buf, off)) {
           c.drop(DropReason.NotForUs);
           continue;
@@ -195,10 +200,14 @@ export class DataPlane {
         const src = ipv4Src(buf, off);
         const dst = ipv4Dst(buf, off);
         if (
+          // Martians (RFC 1812 5.3.7): multicast, broadcast, "this network"
+          // (0/8) and loopback sources; loopback and 0/8 destinations.
           ipv4IsMulticast(src) ||
           src === 0xffffffff ||
           src >>> 24 === 127 ||
-          dst >>> 24 === 127
+          src >>> 24 === 0 ||
+          dst >>> 24 === 127 ||
+          dst >>> 24 === 0
         ) {
           c.drop(DropReason.Martian);
           continue;
@@ -228,7 +237,14 @@ export class DataPlane {
           else c.drop(DropReason.Scope);
           continue;
         }
-        if (buf[off + 8] === 0xff) {
+        // Martians: a multicast source (RFC 4291 2.7), loopback either way
+        // and an unspecified destination (RFC 4291 2.5.2, 2.5.3).
+        if (
+          buf[off + 8] === 0xff ||
+          isLoopback6(buf, off + 8) ||
+          isLoopback6(buf, off + 24) ||
+          isUnspecified6(buf, off + 24)
+        ) {
           c.drop(DropReason.Martian);
           continue;
         }
@@ -244,11 +260,11 @@ export class DataPlane {
     if (n6 > 0) this.fib.lookupBatch6(this.dst6, this.hop6, n6);
     for (let k = 0; k < n4; k++) {
       const i = this.at4[k];
-      this.act4(ifc, buf, this.l3[i], this.lens[i], this.hop4[k], now);
+      this.act4(ifc, buf, this.l3[i], this.lens[i], this.hop4[k], this.group[i] === 1, now);
     }
     for (let k = 0; k < n6; k++) {
       const i = this.at6[k];
-      this.act6(ifc, buf, this.l3[i], this.lens[i], this.hop6[k], k, now);
+      this.act6(ifc, buf, this.l3[i], this.lens[i], this.hop6[k], k, this.group[i] === 1, now);
     }
     this.flushAll();
   }
@@ -276,14 +292,20 @@ export class DataPlane {
     off: number,
     len: number,
     hop: number,
+    group: boolean,
     now: number,
   ): boolean {
     const kind = hop === NO_ROUTE ? -1 : this.adjacencies.kind[hop];
-    if (kind === AdjacencyKind.Forward) return false;
     if (kind === AdjacencyKind.Local) {
       this.host.deliver(ifc, family, off, len, now);
       return true;
     }
+    if (group) {
+      // RFC 1812 5.3.4: unicast IP in a link-layer broadcast or multicast is not forwarded.
+      ifc.counters.drop(DropReason.NotForUs);
+      return true;
+    }
+    if (kind === AdjacencyKind.Forward) return false;
     ifc.counters.drop(kind === -1 ? DropReason.NoRoute : DropReason.Prohibited);
     if (kind === AdjacencyKind.Blackhole) return true;
     if (family === 4) {
@@ -300,9 +322,10 @@ export class DataPlane {
     off: number,
     len: number,
     hop: number,
+    group: boolean,
     now: number,
   ): void {
-    if (this.settled(ifc, 4, buf, off, len, hop, now)) return;
+    if (this.settled(ifc, 4, buf, off, len, hop, group, now)) return;
     const c = ifc.counters;
     if (ipv4Ttl(buf, off) <= 1) {
       c.drop(DropReason.TtlExpired);
@@ -311,9 +334,13 @@ export class DataPlane {
     }
     ipv4DecrementTtl(buf, off);
     const out = this.interfaces[this.adjacencies.ifIndex[hop]];
-    const next = this.adjacencies.viaGateway[hop]
-      ? this.adjacencies.gateway[hop * 4]
-      : ipv4Dst(buf, off);
+    const onLink = this.adjacencies.viaGateway[hop] === 0;
+    const next = onLink ? ipv4Dst(buf, off) : this.adjacencies.gateway[hop * 4];
+    if (onLink && isSubnetBroadcast(out, next)) {
+      // RFC 2644: directed broadcasts are not forwarded.
+      c.drop(DropReason.Scope);
+      return;
+    }
     if (len > out.mtu) {
       if (ipv4FlagsFragment(buf, off) & IPV4_FLAG_DF) {
         c.drop(DropReason.TooBig);
@@ -333,9 +360,10 @@ export class DataPlane {
     len: number,
     hop: number,
     k: number,
+    group: boolean,
     now: number,
   ): void {
-    if (this.settled(ifc, 6, buf, off, len, hop, now)) return;
+    if (this.settled(ifc, 6, buf, off, len, hop, group, now)) return;
     const c = ifc.counters;
     if (ipv6SrcIsLinkLocal(buf, off) || ipv6SrcIsUnspecified(buf, off)) {
       // RFC 4291 2.5.6: link-local sources are not forwarded; answer "beyond scope".
@@ -421,14 +449,17 @@ export class DataPlane {
   private await(
     out: RouterInterface,
     family: 4 | 6,
-    n: Neighbor,
+    n: Neighbor | undefined,
     buf: Uint8Array,
     off: number,
     len: number,
     now: number,
   ): void {
     const cache = family === 4 ? out.arp : out.nd;
-    if (!cache.enqueue(n, buf, off, len)) out.counters.drop(DropReason.NeighborUnresolved);
+    if (n === undefined || !cache.enqueue(n, buf, off, len)) {
+      out.counters.drop(DropReason.NeighborUnresolved);
+      return;
+    }
     if (n.probes === 0) {
       n.probes = 1;
       n.deadline = now + 1000;
@@ -758,4 +789,24 @@ export class DataPlane {
     else this.output6(out, w, 0, buf, at, len, now);
     return true;
   }
+}
+
+function isLoopback6(buf: Uint8Array, at: number): boolean {
+  for (let i = 0; i < 15; i++) if (buf[at + i] !== 0) return false;
+  return buf[at + 15] === 1;
+}
+
+function isUnspecified6(buf: Uint8Array, at: number): boolean {
+  for (let i = 0; i < 16; i++) if (buf[at + i] !== 0) return false;
+  return true;
+}
+
+/** Whether `addr` is the broadcast address of one of `ifc`'s IPv4 subnets (of /30 or wider). */
+function isSubnetBroadcast(ifc: RouterInterface, addr: number): boolean {
+  for (const a of ifc.ipv4) {
+    if (a.length > 30) continue;
+    const host = a.length === 0 ? 0xffffffff : 0xffffffff >>> a.length;
+    if ((a.address | host) >>> 0 === addr) return true;
+  }
+  return false;
 }

@@ -2,9 +2,11 @@
  * The router's own small host stack: what happens to packets addressed to
  * the router, and the link-layer chatter it originates.
  *
- * - ARP (RFC 826): requests for our addresses are answered; senders are
- *   learned when the request is for us and refreshed when already known
- *   (the RFC's merge flag); replies resolve pending neighbours.
+ * - ARP (RFC 826): requests for our addresses are answered, probes from
+ *   hosts checking for duplicates (RFC 5227, sender 0.0.0.0) included;
+ *   senders on one of the interface's subnets are learned when the request
+ *   is for us and refreshed when already known (the RFC's merge flag);
+ *   replies resolve pending neighbours.
  * - Neighbour discovery (RFC 4861): solicitations for our addresses are
  *   answered with a solicited, override advertisement; advertisements and
  *   the source link-layer option of solicitations resolve neighbours.
@@ -235,10 +237,17 @@ export class HostStack implements DataPlaneHost {
     const senderIp = arpSenderIp(buf, off);
     const senderMac = arpSenderMac(buf, off);
     const targetIp = arpTargetIp(buf, off);
-    if (ifc.owns4(senderIp) || senderIp === 0) return;
+    // Someone else claiming one of our addresses is not learned.
+    if (ifc.owns4(senderIp)) return;
     const forUs = ifc.owns4(targetIp);
-    this.a[0] = senderIp;
-    this.resolved(ifc, 4, ifc.arp.confirm(this.a, 0, senderMac, now, forUs), now);
+    if (
+      ifc.ipv4.some(
+        (a) => a.length < 32 && sameSubnet4(a.address, senderIp, a.length) && isHost4(senderIp, a),
+      )
+    ) {
+      this.a[0] = senderIp;
+      this.resolved(ifc, 4, ifc.arp.confirm(this.a, 0, senderMac, now, forUs), now);
+    }
     if (op !== ArpOperation.Request || !forUs) return;
     const at = this.dataPlane.scratch.start(0);
     emitArp(
@@ -388,6 +397,13 @@ export class HostStack implements DataPlaneHost {
 
 function sameSubnet4(a: number, b: number, length: number): boolean {
   return length === 0 || (a ^ b) >>> (32 - length) === 0;
+}
+
+/** Whether `addr` is a host address of subnet `net` (neither its network nor its broadcast address, on /30 and wider). */
+function isHost4(addr: number, net: { length: number }): boolean {
+  if (net.length >= 31) return true;
+  const host = (addr & (0xffffffff >>> net.length)) >>> 0;
+  return host !== 0 && host !== 0xffffffff >>> net.length;
 }
 
 function writeAddr(buf: Uint8Array, at: number, words: ArrayLike<number>): void {

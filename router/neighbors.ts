@@ -8,8 +8,11 @@
  * used (RFC 4861's DELAY/PROBE folded into one re-probe). Packets for an
  * INCOMPLETE neighbour wait in its queue (up to PENDING_MAX, copied out of
  * their batch) and are sent when it resolves; when resolution fails they
- * are handed back to be answered with ICMP host unreachable. Entries are
- * plain data, so a router's neighbours move with it.
+ * are handed back to be answered with ICMP host unreachable. An entry
+ * STALE for GC_STALE_MS is forgotten, and a cache holds at most MAX_ENTRIES
+ * (a full cache makes room by dropping a STALE entry, else refuses), so no
+ * host on the link can grow it without bound. Entries are plain data, so a
+ * router's neighbours move with it.
  */
 
 export const NeighborState = { Incomplete: 0, Reachable: 1, Stale: 2 } as const;
@@ -19,13 +22,18 @@ export const RETRANS_MS = 1000;
 export const MAX_PROBES = 3;
 export const REACHABLE_MS = 30_000;
 export const PENDING_MAX = 32;
+export const GC_STALE_MS = 60_000;
+export const MAX_ENTRIES = 4096;
 
 export interface Neighbor {
   /** 1 word (IPv4) or 4 (IPv6). */
   readonly address: Uint32Array;
   mac: number;
   state: NeighborState;
-  /** When the entry stops being REACHABLE, or the next probe is due (INCOMPLETE). */
+  /**
+   * When the entry stops being REACHABLE, the next probe is due
+   * (INCOMPLETE), or when it became STALE.
+   */
   deadline: number;
   probes: number;
   /** IP packets waiting for the address to resolve. */
@@ -70,10 +78,14 @@ export class NeighborCache {
     return undefined;
   }
 
-  /** The entry for `addr`, made INCOMPLETE (with a probe due now) if absent. */
-  getOrCreate(addr: ArrayLike<number>, off: number, now: number): Neighbor {
+  /**
+   * The entry for `addr`, made INCOMPLETE (with a probe due now) if absent;
+   * undefined when the cache is full of entries still in use.
+   */
+  getOrCreate(addr: ArrayLike<number>, off: number, now: number): Neighbor | undefined {
     const found = this.get(addr, off);
     if (found) return found;
+    if (this.count >= MAX_ENTRIES && !this.evictStale()) return undefined;
     const address = new Uint32Array(this.words);
     for (let i = 0; i < this.words; i++) address[i] = addr[off + i];
     const n: Neighbor = {
@@ -137,6 +149,7 @@ export class NeighborCache {
   poll(now: number, actions: NeighborActions): number {
     let next = Number.POSITIVE_INFINITY;
     const gone: Neighbor[] = [];
+    const stale: Neighbor[] = [];
     for (const bucket of this.buckets.values()) {
       for (const n of bucket) {
         if (n.state === NeighborState.Incomplete) {
@@ -154,12 +167,17 @@ export class NeighborCache {
           if (n.deadline <= now) n.state = NeighborState.Stale;
           else next = Math.min(next, n.deadline);
         }
+        if (n.state === NeighborState.Stale) {
+          if (n.deadline + GC_STALE_MS <= now) stale.push(n);
+          else next = Math.min(next, n.deadline + GC_STALE_MS);
+        }
       }
     }
     for (const n of gone) {
       this.remove(n.address);
       actions.failed(n, n.pending);
     }
+    for (const n of stale) this.remove(n.address);
     return next;
   }
 
@@ -169,6 +187,16 @@ export class NeighborCache {
     n.state = NeighborState.Reachable;
     n.deadline = now + RETRANS_MS * MAX_PROBES;
     actions.solicit(n);
+  }
+
+  /** Drops one STALE entry; false when there is none. */
+  private evictStale(): boolean {
+    for (const bucket of this.buckets.values()) {
+      for (const n of bucket) {
+        if (n.state === NeighborState.Stale) return this.remove(n.address);
+      }
+    }
+    return false;
   }
 
   *entries(): Generator<Neighbor> {

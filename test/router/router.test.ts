@@ -473,3 +473,50 @@ describe("arena", () => {
     expect(arena.allocated()).toBe(before - (3 * 64 + 4) * 2048);
   });
 });
+
+describe("regressions from the kernel tests", () => {
+  it("does not forward a directed broadcast (RFC 2644)", () => {
+    const { router, sent, arena } = router3();
+    router.receive(0, batchOf(arena, [ipv4Packet({ src: "198.18.0.9", dst: "198.18.1.255" })]), 0);
+    expect(sent).toHaveLength(0);
+    expect(router.ifaces[0].counters.drops[DropReason.Scope]).toBe(1);
+  });
+
+  it("answers ARP from a sender outside its subnets without learning it (regression: any sender was learned)", () => {
+    const { router, sent, arena } = router3();
+    const req = new Uint8Array(28);
+    emitArp(
+      {
+        operation: ArpOperation.Request,
+        senderMac: HOST_MAC,
+        senderIp: ip4("198.19.99.1"),
+        targetMac: 0,
+        targetIp: ip4("198.18.2.1"),
+      },
+      req,
+      0,
+    );
+    router.receive(2, batchOf(arena, [frame(0xffffffffffff, HOST_MAC, 0x0806, req)]), 0);
+    expect(sent).toHaveLength(1);
+    expect(router.ifaces[2].arp.size).toBe(0);
+  });
+
+  it("forgets stale neighbours and bounds its caches (regression: entries were never evicted)", async () => {
+    const { NeighborCache, NeighborState, GC_STALE_MS, MAX_ENTRIES, REACHABLE_MS } = await import(
+      "../../router/neighbors.ts"
+    );
+    const cache = new NeighborCache(1);
+    const quiet = { solicit: () => {}, failed: () => {} };
+    cache.confirm([1], 0, 0x020000000001, 0, true);
+    cache.poll(REACHABLE_MS, quiet);
+    expect(cache.get([1])?.state).toBe(NeighborState.Stale);
+    cache.poll(REACHABLE_MS + GC_STALE_MS, quiet);
+    expect(cache.size).toBe(0);
+    for (let a = 0; a < MAX_ENTRIES; a++) expect(cache.getOrCreate([a + 10], 0, 0)).toBeDefined();
+    expect(cache.getOrCreate([5], 0, 0)).toBeUndefined();
+    cache.confirm([10], 0, 0x020000000002, 0, false);
+    cache.poll(REACHABLE_MS, quiet);
+    expect(cache.getOrCreate([5], 0, REACHABLE_MS)).toBeDefined();
+    expect(cache.get([10])).toBeUndefined();
+  });
+});
