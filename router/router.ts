@@ -15,6 +15,7 @@ import { mask4, mask6Word } from "../fib/prefix.ts";
 import { AdjacencyKind, type AdjacencySpec, AdjacencyTable } from "./adjacency.ts";
 import type { PacketArena, PacketBatch } from "./batch.ts";
 import { parseRouterConfig, type RouterConfig, type StaticRoute } from "./config.ts";
+import { InterfaceCounters } from "./counters.ts";
 import { DataPlane } from "./dataplane.ts";
 import { HostStack } from "./host.ts";
 import { RouterInterface } from "./interface.ts";
@@ -122,9 +123,26 @@ export class VirtualRouter implements RouterPort {
     this.arena.release(this.dataPlane.scratch);
   }
 
-  /** Per-interface counters as plain data. */
-  counters(): Record<string, unknown> {
-    return Object.fromEntries(this.ifaces.map((i) => [i.name, i.counters.toJSON()]));
+  /** The router's counters (totals over its interfaces) and each interface's, as plain data. */
+  counters(): {
+    router: Record<string, unknown>;
+    interfaces: Record<string, Record<string, unknown>>;
+  } {
+    const total = new InterfaceCounters();
+    for (const { counters: c } of this.ifaces) {
+      total.rxPackets += c.rxPackets;
+      total.rxBytes += c.rxBytes;
+      total.txPackets += c.txPackets;
+      total.txBytes += c.txBytes;
+      total.icmpSuppressed += c.icmpSuppressed;
+      c.drops.forEach((n, reason) => {
+        total.drops[reason] += n;
+      });
+    }
+    return {
+      router: total.toJSON(),
+      interfaces: Object.fromEntries(this.ifaces.map((i) => [i.name, i.counters.toJSON()])),
+    };
   }
 
   private flush(ifc: RouterInterface): void {

@@ -172,7 +172,7 @@ export interface IfaceCounters {
 
 /** A router's per-interface counters, typed. */
 export function counters(router: VirtualRouter): Record<string, IfaceCounters> {
-  return router.counters() as Record<string, IfaceCounters>;
+  return router.counters().interfaces as unknown as Record<string, IfaceCounters>;
 }
 
 // ---------------------------------------------------------------- the lab

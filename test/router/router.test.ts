@@ -520,3 +520,71 @@ describe("regressions from the kernel tests", () => {
     expect(cache.get([10])).toBeUndefined();
   });
 });
+
+describe("IPv4 options and IPv6 extension headers", () => {
+  // Record route (copied flag clear), then a 4-byte security-like option with the copied flag set.
+  const options = Uint8Array.of(7, 7, 4, 0, 0, 0, 0, 0x82, 4, 0xaa, 0xbb, 1);
+
+  it("forwards a packet with options, header intact, TTL and checksum updated", () => {
+    const { router, sent, arena } = router3();
+    const p = ipv4Packet({ src: "198.18.0.9", dst: "198.18.1.7", options });
+    router.receive(0, batchOf(arena, [p]), 0);
+    expect(sent).toHaveLength(1);
+    const h = ipv4Ok(sent[0].bytes);
+    expect(h.ttl).toBe(63);
+    expect(sent[0].bytes.subarray(20, 32)).toEqual(options);
+    expect(sent[0].bytes.subarray(32)).toEqual(p.subarray(32));
+  });
+
+  it("fragments a packet with options: all in the first fragment, only copied ones after", () => {
+    const { router, sent, arena } = router3();
+    const payload = new Uint8Array(1000).map((_, i) => i & 0xff);
+    router.receive(
+      0,
+      batchOf(arena, [
+        ipv4Packet({ src: "198.18.0.9", dst: "198.18.1.7", protocol: 17, payload, options }),
+      ]),
+      0,
+    );
+    expect(sent.length).toBe(2);
+    expect(sent[0].bytes[0] & 15).toBe(8);
+    expect(sent[0].bytes.subarray(20, 32)).toEqual(options);
+    expect(sent[1].bytes[0] & 15).toBe(6);
+    expect(sent[1].bytes.subarray(20, 24)).toEqual(Uint8Array.of(0x82, 4, 0xaa, 0xbb));
+    const data = [...sent[0].bytes.subarray(32), ...sent[1].bytes.subarray(24)];
+    expect(Uint8Array.from(data)).toEqual(payload);
+    for (const s of sent) ipv4Ok(s.bytes);
+  });
+
+  it("forwards IPv6 with hop-by-hop and destination options unchanged but for the hop limit", () => {
+    const { router, sent, arena } = router3();
+    // Hop-by-Hop (next: Destination Options), 8 bytes of PadN; Destination Options (next: UDP), 8 bytes.
+    const ext = Uint8Array.of(60, 0, 1, 4, 0, 0, 0, 0, 17, 0, 1, 4, 0, 0, 0, 0);
+    const udp = Uint8Array.of(0, 9, 0, 9, 0, 12, 0, 0, 1, 2, 3, 4);
+    const p = ipv6Packet({
+      src: "2001:db8::9",
+      dst: "2001:db8:1::7",
+      nextHeader: 0,
+      payload: Uint8Array.from([...ext, ...udp]),
+    });
+    router.receive(0, batchOf(arena, [p]), 0);
+    expect(sent).toHaveLength(1);
+    expect(sent[0].bytes[7]).toBe(63);
+    expect(sent[0].bytes.subarray(8)).toEqual(p.subarray(8));
+  });
+
+  it("counts per router as well as per interface", () => {
+    const { router, arena } = router3();
+    router.receive(
+      0,
+      batchOf(arena, [
+        ipv4Packet({ src: "198.18.0.9", dst: "198.18.1.7" }),
+        ipv4Packet({ src: "198.18.0.9", dst: "203.0.113.9" }),
+      ]),
+      0,
+    );
+    const c = router.counters();
+    expect(c.router).toMatchObject({ rxPackets: 2, drops: { "no-route": 1 } });
+    expect(c.interfaces.t1).toMatchObject({ txPackets: 1 });
+  });
+});
