@@ -27,7 +27,7 @@ import { AdjacencyKind, type AdjacencyTable } from "./adjacency.ts";
 import type { PacketBatch } from "./batch.ts";
 import { DropReason } from "./counters.ts";
 import type { RouterInterface } from "./interface.ts";
-import { type Neighbor, NeighborState } from "./neighbors.ts";
+import { type Neighbor, NeighborState, RETRANS_MS } from "./neighbors.ts";
 import { TokenBucket } from "./ratelimit.ts";
 import { ipv6PseudoSumAt } from "./wire/checksum.ts";
 import {
@@ -410,13 +410,7 @@ export class DataPlane {
       return;
     }
     this.words[0] = next;
-    const n = out.arp.get(this.words, 0);
-    if (n !== undefined && n.state !== NeighborState.Incomplete) {
-      this.push(out, buf, off, len, n.mac, EtherType.Ipv4);
-      if (n.state === NeighborState.Stale) out.arp.touch(n, now, this.solicitor(out, 4, now));
-      return;
-    }
-    this.await(out, 4, out.arp.getOrCreate(this.words, 0, now), buf, off, len, now);
+    this.resolveAndPush(out, 4, this.words, 0, buf, off, len, now);
   }
 
   /** Sends the IPv6 packet at `buf[off]` out of `out` towards the next hop at `nextWords[nextOff]`. */
@@ -437,41 +431,41 @@ export class DataPlane {
       this.push(out, buf, off, len, ipv6MulticastMac(nextWords, nextOff), EtherType.Ipv6);
       return;
     }
-    const n = out.nd.get(nextWords, nextOff);
-    if (n !== undefined && n.state !== NeighborState.Incomplete) {
-      this.push(out, buf, off, len, n.mac, EtherType.Ipv6);
-      if (n.state === NeighborState.Stale) out.nd.touch(n, now, this.solicitor(out, 6, now));
-      return;
-    }
-    this.await(out, 6, out.nd.getOrCreate(nextWords, nextOff, now), buf, off, len, now);
+    this.resolveAndPush(out, 6, nextWords, nextOff, buf, off, len, now);
   }
 
-  private await(
+  /**
+   * Frames a packet for the next hop at `addr[addrOff]` on L2 interface
+   * `out`: sent at once when its MAC is known (a STALE entry is re-probed
+   * meanwhile), else queued while the router asks for it.
+   */
+  private resolveAndPush(
     out: RouterInterface,
     family: 4 | 6,
-    n: Neighbor | undefined,
+    addr: ArrayLike<number>,
+    addrOff: number,
     buf: Uint8Array,
     off: number,
     len: number,
     now: number,
   ): void {
     const cache = family === 4 ? out.arp : out.nd;
-    if (n === undefined || !cache.enqueue(n, buf, off, len)) {
+    const n = cache.get(addr, addrOff);
+    if (n !== undefined && n.state !== NeighborState.Incomplete) {
+      this.push(out, buf, off, len, n.mac, family === 4 ? EtherType.Ipv4 : EtherType.Ipv6);
+      if (cache.touch(n, now)) this.host.solicit(out, family, n, now);
+      return;
+    }
+    const waiting = n ?? cache.getOrCreate(addr, addrOff, now);
+    if (waiting === undefined || !cache.enqueue(waiting, buf, off, len)) {
       out.counters.drop(DropReason.NeighborUnresolved);
       return;
     }
-    if (n.probes === 0) {
-      n.probes = 1;
-      n.deadline = now + 1000;
-      this.host.solicit(out, family, n, now);
+    if (waiting.probes === 0) {
+      waiting.probes = 1;
+      waiting.deadline = now + RETRANS_MS;
+      this.host.solicit(out, family, waiting, now);
     }
-  }
-
-  private solicitor(out: RouterInterface, family: 4 | 6, now: number) {
-    return {
-      solicit: (n: Neighbor) => this.host.solicit(out, family, n, now),
-      failed: () => {},
-    };
   }
 
   /**

@@ -181,12 +181,15 @@ export class NeighborCache {
     return next;
   }
 
-  /** Marks a STALE entry in use: re-probe it (it keeps being used meanwhile). */
-  touch(n: Neighbor, now: number, actions: NeighborActions): void {
-    if (n.state !== NeighborState.Stale) return;
+  /**
+   * Marks a STALE entry in use; true when the caller should re-probe it
+   * (it keeps being used meanwhile, and is given the probes' time to answer).
+   */
+  touch(n: Neighbor, now: number): boolean {
+    if (n.state !== NeighborState.Stale) return false;
     n.state = NeighborState.Reachable;
     n.deadline = now + RETRANS_MS * MAX_PROBES;
-    actions.solicit(n);
+    return true;
   }
 
   /** Drops one STALE entry; false when there is none. */
