@@ -7,8 +7,11 @@ cd "$(dirname "$0")/.."
 
 # Debian packages: a C++ toolchain and Python for node-gyp, liburing for the
 # native addon's io_uring queues (hypervisor/native/, built by npm ci through
-# binding.gyp), iproute2, ping and traceroute for the namespace tests and labs.
-debs=(build-essential python3 iproute2 liburing-dev iputils-ping traceroute)
+# binding.gyp), iproute2, ping and traceroute for the namespace tests and labs,
+# BIRD 2 and GoBGP as real BGP peers, tcpdump for the captures pcap replay is
+# tested with, ethtool for offload settings in the labs.
+debs=(build-essential python3 iproute2 liburing-dev iputils-ping traceroute
+  bird2 gobgpd tcpdump ethtool)
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
