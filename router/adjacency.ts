@@ -33,6 +33,8 @@ export class AdjacencyTable {
   readonly ifIndex = new Int16Array(MAX_NEXT_HOP + 1);
   /** 1 when the adjacency has a gateway. */
   readonly viaGateway = new Uint8Array(MAX_NEXT_HOP + 1);
+  /** Words of the gateway given: 0 (on-link), 1 (IPv4) or 4 (IPv6). */
+  private readonly gatewayWords = new Uint8Array(MAX_NEXT_HOP + 1);
   /** Gateway words: 4 per adjacency (IPv4 uses the first). */
   readonly gateway = new Uint32Array((MAX_NEXT_HOP + 1) * 4);
   private readonly refs = new Uint32Array(MAX_NEXT_HOP + 1);
@@ -53,10 +55,28 @@ export class AdjacencyTable {
       this.kind[index] = spec.kind;
       this.ifIndex[index] = spec.ifIndex;
       this.viaGateway[index] = spec.gateway.length > 0 ? 1 : 0;
+      this.gatewayWords[index] = spec.gateway.length;
       for (let w = 0; w < 4; w++) this.gateway[index * 4 + w] = spec.gateway[w] ?? 0;
     }
     this.refs[index]++;
     return index;
+  }
+
+  /** Takes one more reference to an adjacency in use. */
+  retain(index: NextHop): void {
+    if (this.refs[index] === 0) throw new RangeError(`adjacency ${index} is not in use`);
+    this.refs[index]++;
+  }
+
+  /** What an adjacency in use means, as the spec it was acquired with. */
+  spec(index: NextHop): AdjacencySpec {
+    const kind = this.kind[index] as AdjacencyKind;
+    const at = index * 4;
+    return {
+      kind,
+      ifIndex: this.ifIndex[index],
+      gateway: Array.from(this.gateway.subarray(at, at + this.gatewayWords[index])),
+    };
   }
 
   /** Drops a reference; the entry is reused once none is left. */
