@@ -43,7 +43,7 @@ import os from "node:os";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { nativeAvailable } from "../hypervisor/native.ts";
-import { foreignCpuSeconds, Lab, run, sweepStale, waitQuiet } from "./forward/lab.ts";
+import { foreignCpuSeconds, Lab, run, sweepStale, waitQuiet } from "../tools/lab/netlab.ts";
 import {
   PATHS,
   type PathName,

@@ -15,7 +15,7 @@
  * sending socket accepted).
  */
 import type { ChildProcess } from "node:child_process";
-import type { Lab } from "./lab.ts";
+import type { Lab } from "../../tools/lab/netlab.ts";
 
 export interface SendReport {
   sent: number;

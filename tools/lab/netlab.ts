@@ -1,9 +1,11 @@
 /**
- * The forwarding benchmark's lab: network namespaces, devices and child
- * processes, all named after the run and all undone by `cleanup`.
+ * A lab of network namespaces for benchmarks and labs: namespaces, devices
+ * and child processes, all named after the run and all undone by `cleanup`.
  *
- * Names: namespaces `vbf-<pid>-<role>`, devices `vbf<pid><role>` (at most
- * 15 characters, the kernel's limit), so two runs never collide and a run
+ * Names: namespaces `<tag>-<pid>-<role>`, devices `<tag><pid><role>` (at
+ * most 15 characters, the kernel's limit; the tag says which program made
+ * them: `vbf` for bench:forward, `vbb` for bench:bgp, ...), so two runs never
+ * collide and a run
  * killed outright (SIGKILL, where no handler runs) is recognised and swept
  * by the next one (`sweepStale`: its pid is gone). Every namespace and root
  * device made through the lab is remembered; `cleanup` stops the children
@@ -47,6 +49,10 @@ function alive(pid: number): boolean {
 
 export class Lab {
   readonly id = String(process.pid);
+
+  /** `tag`: a short lowercase prefix naming the program (3 letters keep device names short). */
+  constructor(readonly tag = "vbf") {}
+
   readonly #namespaces = new Set<string>();
   readonly #rootDevices = new Set<string>();
   readonly #children = new Set<ChildProcess>();
@@ -54,17 +60,17 @@ export class Lab {
 
   /** The lab's name for a namespace of `role`. */
   nsName(role: string): string {
-    return `vbf-${this.id}-${role}`;
+    return `${this.tag}-${this.id}-${role}`;
   }
 
   /** The lab's name for a device of `role` (checked against the 15-character limit). */
   devName(role: string): string {
-    const name = `vbf${this.id}${role}`;
+    const name = `${this.tag}${this.id}${role}`;
     if (name.length > 15) throw new LabError(`device name ${name} is longer than 15 characters`);
     return name;
   }
 
-  /** Creates namespace `vbf-<pid>-<role>` with its loopback up; answers its name. */
+  /** Creates namespace `<tag>-<pid>-<role>` with its loopback up; answers its name. */
   addNs(role: string): string {
     const ns = this.nsName(role);
     if (existsSync(`/run/netns/${ns}`)) run("ip", ["netns", "del", ns]);
@@ -178,11 +184,11 @@ export class Lab {
     const ns = nsList
       .split("\n")
       .map((l) => l.split(" ")[0])
-      .filter((n) => n.startsWith(`vbf-${this.id}-`));
+      .filter((n) => n.startsWith(`${this.tag}-${this.id}-`));
     const devs = run("ip", ["-o", "link", "show"])
       .split("\n")
       .map((l) => l.split(": ")[1]?.split("@")[0] ?? "")
-      .filter((n) => n.startsWith(`vbf${this.id}`));
+      .filter((n) => n.startsWith(`${this.tag}${this.id}`));
     return [...ns, ...devs];
   }
 
@@ -232,13 +238,13 @@ export interface LinkCounters {
   txDropped: number;
 }
 
-/** Deletes namespaces and root devices left by earlier runs whose process is gone. */
-export function sweepStale(): string[] {
+/** Deletes namespaces and root devices of `tag` left by earlier runs whose process is gone. */
+export function sweepStale(tag = "vbf"): string[] {
   const swept: string[] = [];
   const nsList = existsSync("/run/netns") ? run("ip", ["netns", "list"]) : "";
   for (const line of nsList.split("\n")) {
     const ns = line.split(" ")[0];
-    const m = /^vbf-(\d+)-/.exec(ns);
+    const m = new RegExp(`^${tag}-(\\d+)-`).exec(ns);
     if (m === null || Number(m[1]) === process.pid || alive(Number(m[1]))) continue;
     try {
       run("ip", ["netns", "del", ns]);
@@ -249,7 +255,7 @@ export function sweepStale(): string[] {
   }
   for (const line of run("ip", ["-o", "link", "show"]).split("\n")) {
     const name = line.split(": ")[1]?.split("@")[0];
-    const m = name === undefined ? null : /^vbf(\d+)/.exec(name);
+    const m = name === undefined ? null : new RegExp(`^${tag}(\\d+)`).exec(name);
     if (m === null || Number(m[1]) === process.pid || alive(Number(m[1]))) continue;
     try {
       run("ip", ["link", "del", name!]);
