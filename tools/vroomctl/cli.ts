@@ -1,0 +1,86 @@
+/**
+ * vroomctl's command line (commander 14): global options, one module per
+ * command group, and `runVroomctl`, which runs one command line and
+ * answers its exit status without exiting, so tests run it in-process.
+ *
+ * Exit statuses: 0 done; 1 the daemon refused or failed the request (or a
+ * local input file is invalid); 2 bad command line; 3 the daemon could
+ * not be reached. Errors are one line on stderr.
+ */
+import { Command, CommanderError, Option } from "commander";
+import { VERSION } from "../vroomd/version.ts";
+import { DEFAULT_SOCKET, ExitCode } from "./client.ts";
+import { type Io, processIo, Runner } from "./context.ts";
+import { registerLinkCommands } from "./links.ts";
+import { registerRouterCommands } from "./routers.ts";
+import { registerShowCommands } from "./show.ts";
+import { registerStatusCommands } from "./status.ts";
+import { registerSwitchingCommands } from "./switching.ts";
+
+export function buildProgram(runner: Runner): Command {
+  const program = new Command()
+    .name("vroomctl")
+    .description("control a vroomd hypervisor daemon through its management API")
+    .version(VERSION)
+    .addOption(
+      new Option(
+        "--socket <path>",
+        `vroomd's API socket (default $VROOM_SOCKET or ${DEFAULT_SOCKET})`,
+      ),
+    )
+    .addOption(new Option("--url <url>", "vroomd's TCP API instead, e.g. http://127.0.0.1:7179"))
+    .addOption(
+      new Option(
+        "--token-file <file>",
+        "file holding the TCP API's token (default $VROOM_TOKEN_FILE)",
+      ),
+    )
+    .option("--json", "print the API's JSON instead of text")
+    .option("--timeout <seconds>", "give up on a request after this long", "30")
+    .showSuggestionAfterError()
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => runner.io.stdout(s),
+      writeErr: (s) => runner.io.stderr(s),
+      outputError: (s, write) => write(s.startsWith("error: ") ? `vroomctl: ${s.slice(7)}` : s),
+    });
+  registerStatusCommands(program, runner);
+  registerRouterCommands(program, runner);
+  registerShowCommands(program, runner);
+  registerLinkCommands(program, runner);
+  registerSwitchingCommands(program, runner);
+  // Commands of every group exit through the same override.
+  const override = (cmd: Command) => {
+    cmd.exitOverride().configureOutput(program.configureOutput());
+    cmd.commands.forEach(override);
+  };
+  program.commands.forEach(override);
+  return program;
+}
+
+/** Runs one vroomctl command line (without the node and script arguments). */
+export async function runVroomctl(argv: string[], io: Io = processIo): Promise<number> {
+  const runner = new Runner(io);
+  const program = buildProgram(runner);
+  if (argv.length === 0) {
+    program.outputHelp({ error: true });
+    return ExitCode.Usage;
+  }
+  try {
+    await program.parseAsync(argv, { from: "user" });
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // Help and version are not errors; commander has printed the message.
+      if (
+        e.code === "commander.helpDisplayed" ||
+        e.code === "commander.version" ||
+        e.code === "commander.help"
+      ) {
+        return ExitCode.Ok;
+      }
+      return ExitCode.Usage;
+    }
+    runner.fail(e instanceof Error ? e.message : String(e), ExitCode.Failed);
+  }
+  return runner.exitCode;
+}

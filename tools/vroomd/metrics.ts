@@ -1,0 +1,306 @@
+/**
+ * vroomd's Prometheus metrics (prom-client), served as text on `/metrics`
+ * of the metrics listener and of the API. Nothing is counted twice: each
+ * metric reads the routers' and the hypervisor's own counters when it is
+ * scraped (prom-client `collect`), so the packet path pays nothing for it.
+ * A registry per daemon, so several daemons in one process (tests) do not
+ * mix their series.
+ *
+ * Per router and interface: packets and bytes by direction, drops by
+ * reason (every reason the data plane knows, zeros included, so series are
+ * stable), ICMP errors suppressed by the rate limit, neighbour entries. Per
+ * router: FIB routes per family, RIB prefixes, inactive static routes, and
+ * what the hypervisor's packet path saw (errors, drops by reason). Per
+ * link: packets and bytes by direction, drops by reason (the link's own and
+ * the packet path's), packets locally switched. Plus configuration reloads
+ * and Node's process metrics.
+ */
+
+import { Counter, collectDefaultMetrics, Gauge, Registry } from "prom-client";
+import type { Hypervisor } from "../../hypervisor/hypervisor.ts";
+import { DROP_REASON_NAMES } from "../../router/counters.ts";
+import type { VirtualRouter } from "../../router/router.ts";
+
+export interface MetricsSource {
+  readonly hypervisorName: string;
+  readonly version: string;
+  readonly hypervisor: Hypervisor;
+  routers(): Iterable<{ name: string; router: VirtualRouter }>;
+  linkKind(name: string): string;
+  reloads(): { ok: number; failed: number; lastSuccessSeconds: number; lastOk: boolean };
+}
+
+export function createMetrics(source: MetricsSource): Registry {
+  const registry = new Registry();
+  registry.setDefaultLabels({ hypervisor: source.hypervisorName });
+  collectDefaultMetrics({ register: registry });
+  const registers = [registry];
+
+  new Gauge({
+    name: "vroom_info",
+    help: "vroomd's version (value 1)",
+    labelNames: ["version"],
+    registers,
+    collect() {
+      this.set({ version: source.version }, 1);
+    },
+  });
+
+  // ---- routers -----------------------------------------------------------------
+  new Counter({
+    name: "vroom_router_interface_packets_total",
+    help: "Packets a router interface received (rx) and sent (tx)",
+    labelNames: ["router", "interface", "direction"],
+    registers,
+    collect() {
+      this.reset();
+      for (const { name, router } of source.routers()) {
+        for (const ifc of router.ifaces) {
+          const l = { router: name, interface: ifc.name };
+          this.inc({ ...l, direction: "rx" }, ifc.counters.rxPackets);
+          this.inc({ ...l, direction: "tx" }, ifc.counters.txPackets);
+        }
+      }
+    },
+  });
+  new Counter({
+    name: "vroom_router_interface_bytes_total",
+    help: "Bytes a router interface received (rx) and sent (tx)",
+    labelNames: ["router", "interface", "direction"],
+    registers,
+    collect() {
+      this.reset();
+      for (const { name, router } of source.routers()) {
+        for (const ifc of router.ifaces) {
+          const l = { router: name, interface: ifc.name };
+          this.inc({ ...l, direction: "rx" }, ifc.counters.rxBytes);
+          this.inc({ ...l, direction: "tx" }, ifc.counters.txBytes);
+        }
+      }
+    },
+  });
+  new Counter({
+    name: "vroom_router_interface_drops_total",
+    help: "Packets a router's data plane dropped, by input interface and reason",
+    labelNames: ["router", "interface", "reason"],
+    registers,
+    collect() {
+      this.reset();
+      for (const { name, router } of source.routers()) {
+        for (const ifc of router.ifaces) {
+          ifc.counters.drops.forEach((n, i) => {
+            this.inc({ router: name, interface: ifc.name, reason: DROP_REASON_NAMES[i] }, n);
+          });
+        }
+      }
+    },
+  });
+  new Counter({
+    name: "vroom_router_interface_icmp_suppressed_total",
+    help: "ICMP errors a router interface's traffic caused that the rate limit suppressed",
+    labelNames: ["router", "interface"],
+    registers,
+    collect() {
+      this.reset();
+      for (const { name, router } of source.routers()) {
+        for (const ifc of router.ifaces) {
+          this.inc({ router: name, interface: ifc.name }, ifc.counters.icmpSuppressed);
+        }
+      }
+    },
+  });
+  new Gauge({
+    name: "vroom_router_neighbors",
+    help: "Entries of a router interface's ARP (family 4) and neighbour discovery (6) caches",
+    labelNames: ["router", "interface", "family"],
+    registers,
+    collect() {
+      this.reset();
+      for (const { name, router } of source.routers()) {
+        for (const ifc of router.ifaces) {
+          if (ifc.layer !== "l2") continue;
+          this.set({ router: name, interface: ifc.name, family: "4" }, ifc.arp.size);
+          this.set({ router: name, interface: ifc.name, family: "6" }, ifc.nd.size);
+        }
+      }
+    },
+  });
+  new Gauge({
+    name: "vroom_router_fib_routes",
+    help: "Routes in a router's FIB, per address family",
+    labelNames: ["router", "family"],
+    registers,
+    collect() {
+      this.reset();
+      for (const { name, router } of source.routers()) {
+        this.set({ router: name, family: "4" }, router.fib.size4);
+        this.set({ router: name, family: "6" }, router.fib.size6);
+      }
+    },
+  });
+  new Gauge({
+    name: "vroom_router_rib_prefixes",
+    help: "Prefixes with at least one route in a router's RIB",
+    labelNames: ["router"],
+    registers,
+    collect() {
+      this.reset();
+      for (const { name, router } of source.routers()) this.set({ router: name }, router.rib.size);
+    },
+  });
+  new Gauge({
+    name: "vroom_router_inactive_static_routes",
+    help: "Static routes of a router not installed (no interface's subnet holds the gateway)",
+    labelNames: ["router"],
+    registers,
+    collect() {
+      this.reset();
+      for (const { name, router } of source.routers()) {
+        this.set({ router: name }, router.inactiveStatics.length);
+      }
+    },
+  });
+
+  // ---- the hypervisor's packet path ------------------------------------------------
+  new Gauge({
+    name: "vroom_hypervisor_routers",
+    help: "Virtual routers placed on this hypervisor",
+    registers,
+    collect() {
+      this.set(source.hypervisor.placement.size);
+    },
+  });
+  new Gauge({
+    name: "vroom_hypervisor_links",
+    help: "Substrate links of this hypervisor, by kind",
+    labelNames: ["kind"],
+    registers,
+    collect() {
+      this.reset();
+      const counts = new Map<string, number>();
+      for (const name of source.hypervisor.links.names()) {
+        const k = source.linkKind(name);
+        counts.set(k, (counts.get(k) ?? 0) + 1);
+      }
+      for (const [kind, n] of counts) this.set({ kind }, n);
+    },
+  });
+  new Counter({
+    name: "vroom_hypervisor_router_errors_total",
+    help: "Exceptions a router raised in receive or poll (caught and counted)",
+    labelNames: ["router"],
+    registers,
+    collect() {
+      this.reset();
+      for (const [router, c] of Object.entries(source.hypervisor.stats().routers)) {
+        this.inc({ router }, c.errors);
+      }
+    },
+  });
+  new Counter({
+    name: "vroom_hypervisor_router_drops_total",
+    help: "Packets a router sent that no link took, by reason (unbound-interface, tx-refused)",
+    labelNames: ["router", "reason"],
+    registers,
+    collect() {
+      this.reset();
+      for (const [router, c] of Object.entries(source.hypervisor.stats().routers)) {
+        for (const reason of ["unbound-interface", "tx-refused"]) {
+          this.inc({ router, reason }, c.drops[reason] ?? 0);
+        }
+      }
+    },
+  });
+  new Counter({
+    name: "vroom_hypervisor_link_packets_total",
+    help: "Packets a substrate link received (rx) and sent (tx)",
+    labelNames: ["link", "kind", "direction"],
+    registers,
+    collect() {
+      this.reset();
+      for (const [link, s] of Object.entries(source.hypervisor.stats().links)) {
+        const kind = source.linkKind(link);
+        this.inc({ link, kind, direction: "rx" }, s.link.rxPackets);
+        this.inc({ link, kind, direction: "tx" }, s.link.txPackets);
+      }
+    },
+  });
+  new Counter({
+    name: "vroom_hypervisor_link_bytes_total",
+    help: "Bytes a substrate link received (rx) and sent (tx)",
+    labelNames: ["link", "kind", "direction"],
+    registers,
+    collect() {
+      this.reset();
+      for (const [link, s] of Object.entries(source.hypervisor.stats().links)) {
+        const kind = source.linkKind(link);
+        this.inc({ link, kind, direction: "rx" }, s.link.rxBytes);
+        this.inc({ link, kind, direction: "tx" }, s.link.txBytes);
+      }
+    },
+  });
+  new Counter({
+    name: "vroom_hypervisor_link_drops_total",
+    help: "Packets dropped on a substrate link by the link or the packet path, by reason",
+    labelNames: ["link", "reason"],
+    registers,
+    collect() {
+      this.reset();
+      for (const [link, s] of Object.entries(source.hypervisor.stats().links)) {
+        const reasons = new Map<string, number>();
+        for (const d of [s.link.drops, s.path.drops]) {
+          for (const [reason, n] of Object.entries(d)) {
+            reasons.set(reason, (reasons.get(reason) ?? 0) + n);
+          }
+        }
+        for (const reason of ["unbound", "switch-refused", "tx-refused"]) {
+          if (!reasons.has(reason)) reasons.set(reason, 0);
+        }
+        for (const [reason, n] of reasons) this.inc({ link, reason }, n);
+      }
+    },
+  });
+  new Counter({
+    name: "vroom_hypervisor_link_switched_packets_total",
+    help: "Packets received on a link and sent on by a local switching rule",
+    labelNames: ["link"],
+    registers,
+    collect() {
+      this.reset();
+      for (const [link, s] of Object.entries(source.hypervisor.stats().links)) {
+        this.inc({ link }, s.path.switched);
+      }
+    },
+  });
+
+  // ---- configuration -------------------------------------------------------------
+  new Counter({
+    name: "vroom_config_reloads_total",
+    help: "Configuration reloads, by result (ok, refused)",
+    labelNames: ["result"],
+    registers,
+    collect() {
+      this.reset();
+      const r = source.reloads();
+      this.inc({ result: "ok" }, r.ok);
+      this.inc({ result: "refused" }, r.failed);
+    },
+  });
+  new Gauge({
+    name: "vroom_config_last_reload_successful",
+    help: "Whether the last configuration reload succeeded (1) or was refused (0)",
+    registers,
+    collect() {
+      this.set(source.reloads().lastOk ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: "vroom_config_last_reload_success_timestamp_seconds",
+    help: "When the configuration was last applied successfully (start-up included)",
+    registers,
+    collect() {
+      this.set(source.reloads().lastSuccessSeconds);
+    },
+  });
+  return registry;
+}

@@ -1,0 +1,544 @@
+/**
+ * The management API's OpenAPI 3.1 document: served at `/v1/openapi.json`
+ * and kept in the repository as docs/openapi.yaml (a test checks the two
+ * agree; regenerate with `npx tsx tools/vroomd/openapi.ts > docs/openapi.yaml`).
+ * Request bodies come from the zod schemas the routes validate with
+ * (./schemas.ts); responses are written out here.
+ */
+import { pathToFileURL } from "node:url";
+import { stringify } from "yaml";
+import { z } from "zod";
+import { bindBodySchema, NAME_PATTERN, routerBodySchema, switchBodySchema } from "./schemas.ts";
+import { VERSION } from "./version.ts";
+
+type Json = Record<string, unknown>;
+
+const ref = (name: string): Json => ({ $ref: `#/components/schemas/${name}` });
+const int = { type: "integer", minimum: 0 };
+const str = { type: "string" };
+const counts = { type: "object", additionalProperties: int };
+
+function body(schema: z.ZodType): Json {
+  const { $schema: _drop, ...json } = z.toJSONSchema(schema, { io: "input" }) as Json;
+  return { required: true, content: { "application/json": { schema: json } } };
+}
+
+function json(description: string, schema: Json): Json {
+  return { description, content: { "application/json": { schema } } };
+}
+
+const errors = (...codes: number[]): Json =>
+  Object.fromEntries(codes.map((c) => [String(c), { $ref: `#/components/responses/E${c}` }]));
+
+const routerParam = {
+  name: "name",
+  in: "path",
+  required: true,
+  description: "Router name",
+  schema: { type: "string", pattern: NAME_PATTERN },
+};
+const ifaceParam = {
+  name: "iface",
+  in: "path",
+  required: true,
+  description: "Interface name",
+  schema: { type: "string", pattern: NAME_PATTERN },
+};
+
+const schemas: Record<string, Json> = {
+  Error: {
+    type: "object",
+    required: ["error"],
+    properties: {
+      error: {
+        type: "object",
+        required: ["code", "message"],
+        properties: {
+          code: {
+            type: "string",
+            description: "Stable code (BadRequest, UnknownRouter, LinkInUse, ...)",
+          },
+          message: { type: "string", description: "One line, for people" },
+          details: { description: "Code-specific data (validation issues, the refused reload)" },
+        },
+      },
+    },
+  },
+  ReloadReport: {
+    type: "object",
+    required: ["ok", "at", "file", "changes", "errors"],
+    properties: {
+      ok: { type: "boolean" },
+      at: { type: "string", format: "date-time" },
+      file: str,
+      changes: { type: "array", items: str, description: "One line per change applied" },
+      errors: { type: "array", items: str, description: "file:line:col: path: message" },
+    },
+  },
+  Status: {
+    type: "object",
+    required: [
+      "hypervisor",
+      "version",
+      "pid",
+      "startedAt",
+      "uptimeSeconds",
+      "configFile",
+      "stateDir",
+      "api",
+      "counts",
+      "lastReload",
+    ],
+    properties: {
+      hypervisor: str,
+      version: str,
+      pid: int,
+      startedAt: { type: "string", format: "date-time" },
+      uptimeSeconds: int,
+      configFile: str,
+      stateDir: str,
+      api: { type: "object", properties: { socket: str, tcp: str } },
+      metrics: str,
+      counts: {
+        type: "object",
+        properties: { routers: int, links: int, bindings: int, switchingRules: int },
+      },
+      lastReload: { oneOf: [ref("ReloadReport"), { type: "null" }] },
+    },
+  },
+  RouterSummary: {
+    type: "object",
+    required: ["name", "origin", "interfaces", "bound", "fib", "rxPackets", "txPackets", "drops"],
+    properties: {
+      name: str,
+      origin: {
+        enum: ["config", "api"],
+        description: "The configuration file, or the API (stored in the state directory)",
+      },
+      interfaces: int,
+      bound: { ...int, description: "Interfaces bound to a link" },
+      fib: { type: "object", properties: { ipv4: int, ipv6: int } },
+      rxPackets: int,
+      txPackets: int,
+      drops: int,
+    },
+  },
+  RouterDetail: {
+    allOf: [
+      ref("RouterSummary"),
+      {
+        type: "object",
+        properties: {
+          since: { type: "string", format: "date-time" },
+          config: {
+            type: "object",
+            description: "The router section, interfaces with their configured link",
+          },
+          interfaceList: { type: "array", items: ref("Interface") },
+          counters: ref("Counters"),
+          path: {
+            type: "object",
+            description: "What the hypervisor's packet path saw of the router",
+          },
+          rib: { type: "object", properties: { prefixes: int } },
+          inactiveStatics: {
+            type: "array",
+            items: { type: "object", properties: { route: str, reason: str } },
+          },
+        },
+      },
+    ],
+  },
+  Counters: {
+    type: "object",
+    properties: {
+      rxPackets: int,
+      rxBytes: int,
+      txPackets: int,
+      txBytes: int,
+      icmpSuppressed: int,
+      drops: {
+        ...counts,
+        description: "By reason (malformed, no-route, ttl-expired, ...); zeros left out",
+      },
+    },
+  },
+  Interface: {
+    type: "object",
+    required: ["index", "name", "layer", "mtu", "addresses", "link", "counters"],
+    properties: {
+      index: int,
+      name: str,
+      layer: { enum: ["l2", "l3"] },
+      mtu: int,
+      mac: str,
+      addresses: { type: "array", items: str },
+      linkLocal: str,
+      link: { type: ["string", "null"] },
+      counters: ref("Counters"),
+    },
+  },
+  NextHop: {
+    type: "object",
+    required: ["type"],
+    properties: {
+      type: { enum: ["unicast", "local", "prohibit", "blackhole"] },
+      interface: str,
+      via: str,
+    },
+  },
+  Route: {
+    allOf: [
+      ref("NextHop"),
+      {
+        type: "object",
+        required: ["prefix", "family", "source", "distance", "best"],
+        properties: {
+          prefix: str,
+          family: { enum: [4, 6] },
+          source: { enum: ["local", "connected", "static", "bgp"] },
+          distance: int,
+          best: { type: "boolean", description: "The route the FIB uses for its prefix" },
+        },
+      },
+    ],
+  },
+  FibEntry: {
+    allOf: [
+      ref("NextHop"),
+      {
+        type: "object",
+        required: ["prefix", "family"],
+        properties: { prefix: str, family: { enum: [4, 6] } },
+      },
+    ],
+  },
+  Neighbor: {
+    type: "object",
+    required: ["interface", "family", "address", "state", "probes", "pending"],
+    properties: {
+      interface: str,
+      family: { enum: [4, 6] },
+      address: str,
+      mac: str,
+      state: { enum: ["incomplete", "reachable", "stale"] },
+      probes: int,
+      pending: int,
+    },
+  },
+  Link: {
+    type: "object",
+    required: ["name", "kind", "layer", "stats", "path"],
+    properties: {
+      name: str,
+      kind: { enum: ["tun", "tap", "vxlan", "memory", "other"] },
+      layer: { enum: ["l2", "l3"] },
+      device: str,
+      vni: int,
+      boundTo: { ...str, description: "router/interface" },
+      switchedTo: str,
+      stats: {
+        type: "object",
+        properties: { rxPackets: int, rxBytes: int, txPackets: int, txBytes: int, drops: counts },
+      },
+      path: {
+        type: "object",
+        description: "What the hypervisor's packet path did with the link's traffic",
+        properties: {
+          rxBatches: int,
+          rxPackets: int,
+          rxBytes: int,
+          toRouter: int,
+          switched: int,
+          txPackets: int,
+          drops: counts,
+        },
+      },
+    },
+  },
+  SwitchRule: {
+    type: "object",
+    required: ["from", "to", "origin"],
+    properties: { from: str, to: str, origin: { enum: ["config", "api"] } },
+  },
+};
+
+const responses: Record<string, Json> = {
+  E400: json("The request or its body is malformed", ref("Error")),
+  E401: json("TCP listener: no valid bearer token", ref("Error")),
+  E404: json("No such router, interface, link, rule or path", ref("Error")),
+  E409: json("Conflicts with the current state (already exists, in use, bound)", ref("Error")),
+  E422: json("Well-formed but invalid (configuration errors, layer mismatch)", ref("Error")),
+  E500: json("The daemon failed (state directory not writable, ...)", ref("Error")),
+  E503: json("vroomd is shutting down", ref("Error")),
+};
+
+export function openApiDocument(): Json {
+  return {
+    openapi: "3.1.0",
+    info: {
+      title: "vroomd management API",
+      version: VERSION,
+      description:
+        "Manage one vroom hypervisor: its virtual routers, substrate links, bindings and local switching rules. " +
+        "Served on a Unix socket (mode 0600, default /run/vroom/vroomd.sock) and optionally on TCP, " +
+        "where every request needs `Authorization: Bearer <token>`. Errors are `{error: {code, message}}`.",
+    },
+    servers: [{ url: "http://localhost", description: "Unix socket or TCP listener" }],
+    security: [{}, { bearer: [] }],
+    paths: {
+      "/v1/status": {
+        get: {
+          summary: "The daemon at a glance",
+          operationId: "status",
+          responses: { "200": json("Status", ref("Status")), ...errors(401) },
+        },
+      },
+      "/v1/reload": {
+        post: {
+          summary: "Re-read the configuration file and apply what changed (as SIGHUP)",
+          operationId: "reload",
+          responses: {
+            "200": json("Applied", ref("ReloadReport")),
+            "422": json(
+              "Refused: the running configuration is unchanged; details is the report",
+              ref("Error"),
+            ),
+            ...errors(401, 503),
+          },
+        },
+      },
+      "/v1/routers": {
+        get: {
+          summary: "List routers",
+          operationId: "listRouters",
+          responses: {
+            "200": json("Routers", {
+              type: "object",
+              properties: { routers: { type: "array", items: ref("RouterSummary") } },
+            }),
+            ...errors(401),
+          },
+        },
+        post: {
+          summary: "Create a router (stored in the state directory, back after a restart)",
+          operationId: "createRouter",
+          requestBody: body(routerBodySchema),
+          responses: {
+            "201": json("Created", ref("RouterDetail")),
+            ...errors(400, 401, 404, 409, 422, 500, 503),
+          },
+        },
+      },
+      "/v1/routers/{name}": {
+        parameters: [routerParam],
+        get: {
+          summary: "One router in detail",
+          operationId: "showRouter",
+          responses: { "200": json("Router", ref("RouterDetail")), ...errors(401, 404) },
+        },
+        delete: {
+          summary: "Delete a router created through the API",
+          operationId: "deleteRouter",
+          responses: {
+            "200": json("Deleted", { type: "object", properties: { deleted: str } }),
+            ...errors(401, 404, 409, 500, 503),
+          },
+        },
+      },
+      "/v1/routers/{name}/interfaces": {
+        parameters: [routerParam],
+        get: {
+          summary: "Interfaces: addresses, binding, counters",
+          operationId: "showInterfaces",
+          responses: {
+            "200": json("Interfaces", {
+              type: "object",
+              properties: { interfaces: { type: "array", items: ref("Interface") } },
+            }),
+            ...errors(401, 404),
+          },
+        },
+      },
+      "/v1/routers/{name}/routes": {
+        parameters: [routerParam],
+        get: {
+          summary: "The RIB: every route of every source, the best one per prefix first",
+          operationId: "showRoutes",
+          responses: {
+            "200": json("Routes", {
+              type: "object",
+              properties: { routes: { type: "array", items: ref("Route") } },
+            }),
+            ...errors(401, 404),
+          },
+        },
+      },
+      "/v1/routers/{name}/fib": {
+        parameters: [
+          routerParam,
+          { name: "family", in: "query", schema: { enum: ["4", "6"] } },
+          { name: "limit", in: "query", schema: { type: "integer", minimum: 0 } },
+        ],
+        get: {
+          summary: "The FIB, sorted by prefix",
+          operationId: "showFib",
+          responses: {
+            "200": json("FIB", {
+              type: "object",
+              properties: {
+                total: { type: "object", properties: { ipv4: int, ipv6: int } },
+                entries: { type: "array", items: ref("FibEntry") },
+              },
+            }),
+            ...errors(400, 401, 404),
+          },
+        },
+      },
+      "/v1/routers/{name}/neighbors": {
+        parameters: [routerParam],
+        get: {
+          summary: "ARP and neighbour discovery caches of the L2 interfaces",
+          operationId: "showNeighbors",
+          responses: {
+            "200": json("Neighbours", {
+              type: "object",
+              properties: { neighbors: { type: "array", items: ref("Neighbor") } },
+            }),
+            ...errors(401, 404),
+          },
+        },
+      },
+      "/v1/routers/{name}/interfaces/{iface}/link": {
+        parameters: [routerParam, ifaceParam],
+        put: {
+          summary: "Bind an interface to a link (rebind: move it from its current link)",
+          operationId: "bindInterface",
+          requestBody: body(bindBodySchema),
+          responses: {
+            "200": json("Bound", {
+              type: "object",
+              properties: {
+                router: str,
+                interface: str,
+                link: str,
+                previous: { type: ["string", "null"] },
+              },
+            }),
+            ...errors(400, 401, 404, 409, 422, 503),
+          },
+        },
+        delete: {
+          summary: "Unbind an interface",
+          operationId: "unbindInterface",
+          responses: {
+            "200": json("Unbound", {
+              type: "object",
+              properties: { router: str, interface: str, previous: str },
+            }),
+            ...errors(401, 404, 409, 503),
+          },
+        },
+      },
+      "/v1/links": {
+        get: {
+          summary: "Substrate links",
+          operationId: "listLinks",
+          responses: {
+            "200": json("Links", {
+              type: "object",
+              properties: { links: { type: "array", items: ref("Link") } },
+            }),
+            ...errors(401),
+          },
+        },
+      },
+      "/v1/links/{name}": {
+        parameters: [{ ...routerParam, description: "Link name" }],
+        get: {
+          summary: "One substrate link",
+          operationId: "showLink",
+          responses: { "200": json("Link", ref("Link")), ...errors(401, 404) },
+        },
+      },
+      "/v1/switching": {
+        get: {
+          summary: "Local switching rules",
+          operationId: "listSwitching",
+          responses: {
+            "200": json("Rules", {
+              type: "object",
+              properties: { rules: { type: "array", items: ref("SwitchRule") } },
+            }),
+            ...errors(401),
+          },
+        },
+        post: {
+          summary: "Add a local switching rule (until restart; permanent ones go in the file)",
+          operationId: "addSwitch",
+          requestBody: body(switchBodySchema),
+          responses: {
+            "201": json("Added", {
+              allOf: [
+                ref("SwitchRule"),
+                { type: "object", properties: { previous: { type: ["string", "null"] } } },
+              ],
+            }),
+            ...errors(400, 401, 404, 409, 422, 503),
+          },
+        },
+      },
+      "/v1/switching/{from}": {
+        parameters: [{ ...routerParam, name: "from", description: "The rule's source link" }],
+        delete: {
+          summary: "Remove the rule leaving a link",
+          operationId: "removeSwitch",
+          responses: {
+            "200": json("Removed", { type: "object", properties: { from: str, to: str } }),
+            ...errors(401, 404, 503),
+          },
+        },
+      },
+      "/v1/openapi.json": {
+        get: {
+          summary: "This document",
+          operationId: "openapi",
+          responses: { "200": json("OpenAPI 3.1", { type: "object" }), ...errors(401) },
+        },
+      },
+      "/metrics": {
+        get: {
+          summary: "Prometheus metrics (text exposition format)",
+          operationId: "metrics",
+          responses: {
+            "200": {
+              description: "Metrics",
+              content: { "text/plain": { schema: { type: "string" } } },
+            },
+            ...errors(401),
+          },
+        },
+      },
+    },
+    components: {
+      schemas,
+      responses,
+      securitySchemes: {
+        bearer: {
+          type: "http",
+          scheme: "bearer",
+          description: "TCP listener only: the token in hypervisor.api.tcp.tokenFile",
+        },
+      },
+    },
+  };
+}
+
+/** The document as YAML (docs/openapi.yaml). */
+export function openApiYaml(): string {
+  return `# Generated from tools/vroomd/openapi.ts: npx tsx tools/vroomd/openapi.ts > docs/openapi.yaml\n${stringify(openApiDocument(), { lineWidth: 0 })}`;
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  process.stdout.write(openApiYaml());
+}
