@@ -131,6 +131,7 @@ function pathCounters(e: LinkEntry): LinkPathCounters {
 }
 
 const noTransmit = (): void => {};
+const noWake = (): void => {};
 
 export class Hypervisor {
   readonly arena: PacketArena;
@@ -147,6 +148,7 @@ export class Hypervisor {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #timerAt = Number.POSITIVE_INFINITY;
   #sweeping = false;
+  #wokeInSweep = false;
   #closed = false;
 
   constructor(options: HypervisorOptions = {}) {
@@ -257,6 +259,7 @@ export class Hypervisor {
     const entry = new RouterEntry(router);
     this.#routerEntries.set(router, entry);
     router.setTransmit((ifIndex, batch) => this.#transmit(entry, ifIndex, batch));
+    router.setWake?.(() => this.#wake(entry));
     this.#poll(entry, this.clock());
   }
 
@@ -266,6 +269,7 @@ export class Hypervisor {
     this.binding.unbindRouter(router);
     this.#routerEntries.delete(router);
     router.setTransmit(noTransmit);
+    router.setWake?.(noWake);
     return router;
   }
 
@@ -371,6 +375,16 @@ export class Hypervisor {
     if (!this.#sweeping && entry.deadline < this.#timerAt) this.#arm(entry.deadline);
   }
 
+  /** A router asked to be polled soon: its deadline becomes now. */
+  #wake(entry: RouterEntry): void {
+    if (this.#closed || this.#routerEntries.get(entry.router) !== entry) return;
+    const now = this.clock();
+    if (entry.deadline <= now) return;
+    entry.deadline = now;
+    if (this.#sweeping) this.#wokeInSweep = true;
+    else if (now < this.#timerAt) this.#arm(now);
+  }
+
   #arm(at: number): void {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
@@ -387,9 +401,14 @@ export class Hypervisor {
     let next = Number.POSITIVE_INFINITY;
     this.#sweeping = true;
     try {
+      this.#wokeInSweep = false;
       for (const entry of this.#routerEntries.values()) {
         if (entry.deadline <= now) this.#poll(entry, now);
         if (entry.deadline < next) next = entry.deadline;
+      }
+      if (this.#wokeInSweep) {
+        // A router polled later in the sweep woke one polled earlier.
+        for (const entry of this.#routerEntries.values()) next = Math.min(next, entry.deadline);
       }
     } finally {
       this.#sweeping = false;

@@ -12,8 +12,13 @@
  *   the source link-layer option of solicitations resolve neighbours.
  * - ICMP and ICMPv6 echo (RFC 792, RFC 4443) answered; UDP answered with
  *   port unreachable; other protocols with protocol unreachable (IPv4) or a
- *   parameter problem (IPv6), except TCP, which the router's own TCP will
- *   terminate (counted as unhandled until then).
+ *   parameter problem (IPv6).
+ * - TCP goes to the router's own TCP stack (router/tcp/), which carries its
+ *   BGP sessions and answers anything else with a reset; the segments it
+ *   sends are wrapped in an IP header here and routed like any packet the
+ *   router originates. While the control plane is frozen (a migration's
+ *   commit), arriving TCP segments are kept, whole IP packets, for the
+ *   router's next home instead of being processed.
  * - When an interface moves to another link, `announce` sends a gratuitous
  *   ARP for each IPv4 address and an unsolicited neighbour advertisement
  *   (override set) for each IPv6 address, so that neighbours re-learn where
@@ -54,6 +59,29 @@ import {
 
 /** Scratch slot for ARP and neighbour discovery messages (see DataPlane.scratch). */
 const CONTROL_SLOT = 3;
+/** Scratch slot for TCP segments the router sends. */
+export const TCP_SLOT = 4;
+
+/** Where TCP segments for the router go: the router's TCP stack. */
+export interface TcpInput {
+  input(
+    family: 4 | 6,
+    src: Uint32Array,
+    dst: Uint32Array,
+    buf: Uint8Array,
+    off: number,
+    len: number,
+    now: number,
+  ): void;
+}
+
+/** A segment to send, as the router's TCP stack emits it. */
+export interface TcpSegmentOut {
+  family: 4 | 6;
+  src: Uint32Array;
+  dst: Uint32Array;
+  segment: Uint8Array;
+}
 
 export class HostStack implements DataPlaneHost {
   /** Set once the data plane exists (they refer to each other). */
@@ -61,12 +89,23 @@ export class HostStack implements DataPlaneHost {
   private readonly chain = newIpv6Chain();
   private readonly a = new Uint32Array(4);
   private readonly b = new Uint32Array(4);
+  private readonly src4 = new Uint32Array(1);
+  private readonly dst4 = new Uint32Array(1);
+  /** The router's TCP stack, once it has one. */
+  tcp: TcpInput | undefined;
+  /** Whole IP packets for the router kept while its control plane is frozen; undefined when not. */
+  frozen: Uint8Array[] | undefined;
+  /** The latest time the host stack saw, for segments sent outside `deliver` and `poll`. */
+  now = 0;
+  /** TCP segments that found no route out. */
+  tcpUnroutable = 0;
 
   constructor(readonly flush: (ifc: RouterInterface) => void) {}
 
   // ---- delivery -------------------------------------------------------------
 
   deliver(ifc: RouterInterface, family: 4 | 6, off: number, len: number, now: number): void {
+    this.now = now;
     if (family === 4) this.deliver4(ifc, off, len, now);
     else this.deliver6(ifc, off, len, now);
   }
@@ -109,13 +148,20 @@ export class HostStack implements DataPlaneHost {
       dp.originate4(buf, at, len, now);
       return;
     }
-    if (protocol === IpProtocol.Udp) {
-      ifc.counters.drop(DropReason.LocalUnhandled);
-      dp.error4(ifc, buf, off, len, Icmpv4Type.DstUnreachable, 3, 0, now);
+    if (protocol === IpProtocol.Tcp && this.tcp) {
+      if (this.frozen) {
+        this.frozen.push(buf.slice(off, off + len));
+        return;
+      }
+      this.src4[0] = ipv4Src(buf, off);
+      this.dst4[0] = ipv4Dst(buf, off);
+      this.tcp.input(4, this.src4, this.dst4, buf, off + hl, len - hl, now);
       return;
     }
     ifc.counters.drop(DropReason.LocalUnhandled);
-    if (protocol !== IpProtocol.Tcp)
+    if (protocol === IpProtocol.Udp)
+      dp.error4(ifc, buf, off, len, Icmpv4Type.DstUnreachable, 3, 0, now);
+    else if (protocol !== IpProtocol.Tcp)
       dp.error4(ifc, buf, off, len, Icmpv4Type.DstUnreachable, 2, 0, now);
   }
 
@@ -142,6 +188,16 @@ export class HostStack implements DataPlaneHost {
       if (type === Icmpv6Type.EchoRequest) this.echo6(ifc, off, len, at - off, now);
       else if (type === Icmpv6Type.NeighborSolicitation) this.solicitation(ifc, off, at, n, now);
       else if (type === Icmpv6Type.NeighborAdvertisement) this.advertisement(ifc, off, at, n, now);
+      return;
+    }
+    if (protocol === IpProtocol.Tcp && this.tcp) {
+      if (this.frozen) {
+        this.frozen.push(buf.slice(off, off + len));
+        return;
+      }
+      ipv6Src(buf, off, this.a);
+      ipv6Dst(buf, off, this.b);
+      this.tcp.input(6, this.a, this.b, buf, off + offset, len - offset, now);
       return;
     }
     ifc.counters.drop(DropReason.LocalUnhandled);
@@ -223,6 +279,28 @@ export class HostStack implements DataPlaneHost {
     const mac = ndpLinkLayerAddress(buf, at + opt);
     if (mac < 0) return;
     this.resolved(ifc, 6, ifc.nd.confirm(this.a, 0, mac, now, false), now);
+  }
+
+  // ---- TCP out ---------------------------------------------------------------
+
+  /** Wraps a segment of the router's TCP in an IP header and routes it. */
+  sendTcp(out: TcpSegmentOut): void {
+    const buf = this.buf;
+    const dp = this.dataPlane;
+    const at = dp.scratch.start(TCP_SLOT);
+    const n = out.segment.length;
+    let sent: boolean;
+    if (out.family === 4) {
+      buf.set(out.segment, at + 20);
+      dp.ipv4Header(buf, at, out.src[0], out.dst[0], IpProtocol.Tcp, 20 + n);
+      sent = dp.originate4(buf, at, 20 + n, this.now);
+    } else {
+      buf.set(out.segment, at + 40);
+      for (let w = 0; w < 4; w++) writeWord(buf, at + 24 + w * 4, out.dst[w]);
+      dp.ipv6Header(buf, at, out.src, at + 24, IpProtocol.Tcp, n);
+      sent = dp.originate6(buf, at, 40 + n, this.now);
+    }
+    if (!sent) this.tcpUnroutable++;
   }
 
   // ---- ARP -----------------------------------------------------------------
@@ -414,4 +492,11 @@ function writeAddr(buf: Uint8Array, at: number, words: ArrayLike<number>): void 
     buf[at + w * 4 + 2] = (v >>> 8) & 0xff;
     buf[at + w * 4 + 3] = v & 0xff;
   }
+}
+
+function writeWord(buf: Uint8Array, at: number, v: number): void {
+  buf[at] = v >>> 24;
+  buf[at + 1] = (v >>> 16) & 0xff;
+  buf[at + 2] = (v >>> 8) & 0xff;
+  buf[at + 3] = v & 0xff;
 }

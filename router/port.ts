@@ -34,6 +34,11 @@ export interface RouterPort {
   setTransmit(transmit: TransmitFn): void;
   /** Runs timers due at `now`; returns the next deadline (Infinity when none). */
   poll(now: number): number;
+  /**
+   * How the router asks to be polled soon, when work arrives outside
+   * `receive` and `poll` (an API call that makes its control plane send).
+   */
+  setWake?(wake: () => void): void;
   /** Gives back what the router holds in the hypervisor's arena; it is not used afterwards. */
   close?(): void;
 }

@@ -10,6 +10,7 @@
  * through a gateway takes the interface whose subnet holds the gateway;
  * one whose gateway no subnet holds stays inactive, listed with its reason.
  */
+import { randomBytes } from "node:crypto";
 import { Fib } from "../fib/fib.ts";
 import { mask4, mask6Word } from "../fib/prefix.ts";
 import { AdjacencyKind, type AdjacencySpec, AdjacencyTable } from "./adjacency.ts";
@@ -20,8 +21,10 @@ import { DataPlane } from "./dataplane.ts";
 import { HostStack } from "./host.ts";
 import { RouterInterface } from "./interface.ts";
 import type { NeighborActions } from "./neighbors.ts";
+import { holds, NextHops } from "./nexthops.ts";
 import type { PortInterface, RouterPort, TransmitFn } from "./port.ts";
 import { DISTANCE, Rib } from "./rib.ts";
+import { TcpStack } from "./tcp/stack.ts";
 
 export interface VirtualRouterOptions {
   /** Where the router's output batches live (shared with the hypervisor's links). */
@@ -39,11 +42,18 @@ export class VirtualRouter implements RouterPort {
   readonly ifaces: RouterInterface[];
   /** Static routes not installed, and why. */
   readonly inactiveStatics: { route: StaticRoute; reason: string }[] = [];
+  /** Static routes installed. */
+  readonly activeStatics: StaticRoute[] = [];
+  /** Next-hop resolution through connected and static routes, for the control plane. */
+  readonly nextHops: NextHops;
+  /** The router's own TCP (router/tcp/): its BGP sessions run over it. */
+  readonly tcp: TcpStack;
   private readonly host: HostStack;
   private readonly dataPlane: DataPlane;
   private readonly arena: PacketArena;
   private closed = false;
   private transmit: TransmitFn = () => {};
+  private wake: () => void = () => {};
 
   /** Checks a configuration and builds the router, or returns every problem found. */
   static create(
@@ -70,9 +80,16 @@ export class VirtualRouter implements RouterPort {
       this.adjacencies,
       this.ifaces,
       this.host,
-      options.arena.batch(4),
+      options.arena.batch(5),
     );
     this.host.dataPlane = this.dataPlane;
+    this.tcp = new TcpStack({
+      secret: randomBytes(32),
+      emit: (out) => this.host.sendTcp(out),
+      wake: () => this.wake(),
+    });
+    this.host.tcp = this.tcp;
+    this.nextHops = new NextHops(this.ifaces, () => this.activeStatics, this.rib, this.adjacencies);
     for (const ifc of this.ifaces) this.addInterfaceRoutes(ifc);
     for (const route of config.staticRoutes) this.addStatic(route);
   }
@@ -90,6 +107,10 @@ export class VirtualRouter implements RouterPort {
     this.transmit = transmit;
   }
 
+  setWake(wake: () => void): void {
+    this.wake = wake;
+  }
+
   receive(ifIndex: number, batch: PacketBatch, now: number): void {
     const ifc = this.ifaces[ifIndex];
     if (!ifc) throw new RangeError(`router ${this.name} has no interface ${ifIndex}`);
@@ -97,7 +118,8 @@ export class VirtualRouter implements RouterPort {
   }
 
   poll(now: number): number {
-    let next = Number.POSITIVE_INFINITY;
+    this.host.now = now;
+    let next = this.tcp.poll(now);
     for (const ifc of this.ifaces) {
       if (ifc.layer !== "l2") continue;
       next = Math.min(next, ifc.arp.poll(now, this.neighborActions(ifc, 4, now)));
@@ -119,6 +141,7 @@ export class VirtualRouter implements RouterPort {
     if (this.closed) return;
     this.closed = true;
     this.transmit = () => {};
+    this.wake = () => {};
     for (const ifc of this.ifaces) this.arena.release(ifc.tx);
     this.arena.release(this.dataPlane.scratch);
   }
@@ -225,6 +248,7 @@ export class VirtualRouter implements RouterPort {
         gateway: route.via ? [...route.via] : [],
       };
     }
+    this.activeStatics.push(route);
     this.rib.add({
       source: "static",
       distance: route.distance,
@@ -234,12 +258,4 @@ export class VirtualRouter implements RouterPort {
       adjacency,
     });
   }
-}
-
-/** Whether one of `ifc`'s subnets holds `addr`. */
-function holds(ifc: RouterInterface, family: 4 | 6, addr: Uint32Array): boolean {
-  if (family === 4) return ifc.ipv4.some((a) => ((a.address ^ addr[0]) & mask4(a.length)) === 0);
-  return ifc.ipv6.some((a) =>
-    a.address.every((w, i) => ((w ^ addr[i]) & mask6Word(a.length, i)) === 0),
-  );
 }
