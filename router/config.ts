@@ -8,6 +8,7 @@
  */
 import { z } from "zod";
 import { type Prefix, parsePrefix } from "../fib/prefix.ts";
+import { type BgpConfig, bgpSchema, normalizeBgpConfig } from "./bgp/config.ts";
 import type { InterfaceLayer } from "./port.ts";
 import { parseMac } from "./wire/bytes.ts";
 
@@ -49,6 +50,8 @@ export interface RouterConfig {
   name: string;
   interfaces: InterfaceConfig[];
   staticRoutes: StaticRoute[];
+  /** The BGP speaker (router/bgp/config.ts), when the router runs one. */
+  bgp?: BgpConfig;
 }
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$/;
@@ -73,6 +76,7 @@ const routerSchema = z.strictObject({
   name: z.string().regex(NAME, "names are 1-32 letters, digits, '_', '.', '-'"),
   interfaces: z.array(interfaceSchema).min(1),
   staticRoutes: z.array(staticRouteSchema).default([]),
+  bgp: bgpSchema.optional(),
 });
 
 export type RouterConfigInput = z.input<typeof routerSchema>;
@@ -173,6 +177,17 @@ export function parseRouterConfig(
     }
     staticRoutes.push(route);
   });
+  let bgp: BgpConfig | undefined;
+  if (raw.bgp !== undefined) {
+    const b = normalizeBgpConfig(
+      raw.bgp,
+      interfaces.flatMap((i) => i.ipv4.map((a) => a.address)),
+    );
+    if (b.ok) bgp = b.config;
+    else errors.push(...b.errors);
+  }
   if (errors.length > 0) return { ok: false, errors };
-  return { ok: true, config: { name: raw.name, interfaces, staticRoutes } };
+  const config: RouterConfig = { name: raw.name, interfaces, staticRoutes };
+  if (bgp) config.bgp = bgp;
+  return { ok: true, config };
 }
