@@ -15,6 +15,7 @@ import { Fib } from "../fib/fib.ts";
 import { mask4, mask6Word } from "../fib/prefix.ts";
 import { AdjacencyKind, type AdjacencySpec, AdjacencyTable } from "./adjacency.ts";
 import type { PacketArena, PacketBatch } from "./batch.ts";
+import { type BgpLogEvent, BgpSpeaker } from "./bgp/speaker.ts";
 import { parseRouterConfig, type RouterConfig, type StaticRoute } from "./config.ts";
 import { InterfaceCounters } from "./counters.ts";
 import { DataPlane } from "./dataplane.ts";
@@ -48,6 +49,10 @@ export class VirtualRouter implements RouterPort {
   readonly nextHops: NextHops;
   /** The router's own TCP (router/tcp/): its BGP sessions run over it. */
   readonly tcp: TcpStack;
+  /** The router's BGP speaker (router/bgp/), when its config has a `bgp` section. */
+  readonly bgp: BgpSpeaker | undefined;
+  /** Where the speaker's events go (the daemon logs them); default: nowhere. */
+  onBgpEvent: (e: BgpLogEvent) => void = () => {};
   private readonly host: HostStack;
   private readonly dataPlane: DataPlane;
   private readonly arena: PacketArena;
@@ -92,6 +97,26 @@ export class VirtualRouter implements RouterPort {
     this.nextHops = new NextHops(this.ifaces, () => this.activeStatics, this.rib, this.adjacencies);
     for (const ifc of this.ifaces) this.addInterfaceRoutes(ifc);
     for (const route of config.staticRoutes) this.addStatic(route);
+    const nh = this.nextHops;
+    this.bgp = config.bgp
+      ? new BgpSpeaker(
+          config.bgp,
+          {
+            install: (family, prefix, length, nextHop, distance) =>
+              nh.install(family, prefix, length, nextHop, distance),
+            remove: (family, prefix, length) => nh.remove(family, prefix, length),
+            resolve: (family, nextHop) => {
+              const r = nh.resolve(family, nextHop);
+              return { reachable: r !== undefined, metric: r?.metric ?? 0 };
+            },
+            sourceAddressFor: (family, remote) => nh.sourceAddressFor(family, remote),
+            localRoutes: () => nh.localRoutes(),
+            mssFor: (family, remote) => nh.mssFor(family, remote),
+          },
+          this.tcp,
+          { log: (e) => this.onBgpEvent(e) },
+        )
+      : undefined;
   }
 
   interfaces(): readonly PortInterface[] {
@@ -119,7 +144,12 @@ export class VirtualRouter implements RouterPort {
 
   poll(now: number): number {
     this.host.now = now;
-    let next = this.tcp.poll(now);
+    let next = Number.POSITIVE_INFINITY;
+    if (this.bgp && !this.closed) {
+      if (!this.bgp.started) this.bgp.start(now);
+      next = this.bgp.poll(now);
+    }
+    next = Math.min(next, this.tcp.poll(now));
     for (const ifc of this.ifaces) {
       if (ifc.layer !== "l2") continue;
       next = Math.min(next, ifc.arp.poll(now, this.neighborActions(ifc, 4, now)));
@@ -134,6 +164,18 @@ export class VirtualRouter implements RouterPort {
     const ifc = this.ifaces[ifIndex];
     if (!ifc) throw new RangeError(`router ${this.name} has no interface ${ifIndex}`);
     this.host.announce(ifc, now);
+  }
+
+  /**
+   * Stops the control plane gracefully: BGP sends every peer a Cease
+   * NOTIFICATION (Administrative Shutdown) and closes its connections.
+   * Poll afterwards to let the segments out; `close` then releases the rest.
+   */
+  shutdown(now: number, message = "shutting down"): void {
+    this.host.now = now;
+    this.bgp?.stop(now, message);
+    this.tcp.poll(now);
+    this.dataPlane.flushAll();
   }
 
   /** Releases the router's output batches and scratch slots; idempotent. */

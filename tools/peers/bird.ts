@@ -49,6 +49,8 @@ export interface BirdConfig {
 export function birdConfig(c: BirdConfig): string {
   const lines = [
     `router id ${c.routerId};`,
+    // The daemon runs in the foreground: its log goes to stderr, kept by Daemon.log.
+    "log stderr all;",
     "timeformat protocol iso long ms;",
     "timeformat route iso long ms;",
     "protocol device { scan time 10; }",
