@@ -57,7 +57,7 @@ export class NextHops {
       if (p.family !== family || (best && best.prefix.length >= p.length)) continue;
       if (covers(family, p.words, p.length, addr)) best = r;
     }
-    if (!best || best.action !== "forward") return undefined;
+    if (best?.action !== "forward") return undefined;
     const gw = best.via ?? Uint32Array.from(addr);
     const out =
       best.interface !== undefined

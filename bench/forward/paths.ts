@@ -33,8 +33,8 @@
 import type { ChildProcess } from "node:child_process";
 import type { HypervisorStats } from "../../hypervisor/hypervisor.ts";
 import type { QueueMode } from "../../hypervisor/native.ts";
-import type { BenchTable } from "../table.ts";
 import { cpuSecondsOf, type Lab, run } from "../../tools/lab/netlab.ts";
+import type { BenchTable } from "../table.ts";
 import { NET, type TableLoad, vroomOverTun, vroomOverVxlan } from "./vroom.ts";
 
 export const PATHS = [
