@@ -32,7 +32,13 @@ describe("TCP transfer", () => {
           mss: fc.integer({ min: 200, max: 1460 }),
         }),
         (o) => {
-          const net = new Net({ ...o });
+          // TIME-WAIT (2 MSL) outlasting any retransmission timeout the
+          // loss can build up, as on real hosts (MSL 30 s, RTO backoff
+          // reaching seconds): with a 1 s MSL, a simultaneous close whose
+          // last ACK and FIN retransmissions were lost ended in a reset
+          // (regression: seed 1073217476, loss 0.129, mss 200).
+          const slow = { msl: 120_000 };
+          const net = new Net({ ...o }, { a: slow, b: slow });
           net.keepLog = false;
           // The handshake itself may be lost: open() waits for it.
           const { ca, cb, ra, rb } = open(net, o.family, { mssA: o.mss, mssB: 1460 });
@@ -61,7 +67,7 @@ describe("TCP transfer", () => {
           expect(rb.closedReason).toBe(TcpCloseReason.Normal);
           expect(ra.events.filter((e) => e === "peerClosed")).toHaveLength(1);
           expect(rb.events.filter((e) => e === "peerClosed")).toHaveLength(1);
-          net.runUntil(net.now + 10_000);
+          net.runUntil(net.now + 2 * slow.msl + 10_000);
           expect([...net.a.connections()]).toHaveLength(0);
           expect([...net.b.connections()]).toHaveLength(0);
         },
