@@ -12,6 +12,7 @@ import { VERSION } from "../vroomd/version.ts";
 import { DEFAULT_SOCKET, ExitCode } from "./client.ts";
 import { type Io, processIo, Runner } from "./context.ts";
 import { registerLinkCommands } from "./links.ts";
+import { registerPlanCommands } from "./plan.ts";
 import { registerRouterCommands } from "./routers.ts";
 import { registerShowCommands } from "./show.ts";
 import { registerStatusCommands } from "./status.ts";
@@ -49,6 +50,7 @@ export function buildProgram(runner: Runner): Command {
   registerShowCommands(program, runner);
   registerLinkCommands(program, runner);
   registerSwitchingCommands(program, runner);
+  registerPlanCommands(program);
   // Commands of every group exit through the same override.
   const override = (cmd: Command) => {
     cmd.exitOverride().configureOutput(program.configureOutput());
