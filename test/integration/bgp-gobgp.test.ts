@@ -4,8 +4,9 @@
  * router's own userspace TCP on the real kernel.
  *
  * Namespace `peer` holds gobgpd (AS 65003) behind the router's TUN
- * interface `g`; GoBGP opens the session (the router is passive) and
- * carries IPv4 and IPv6 (multiprotocol, RFC 4760) on it. Routes GoBGP
+ * interface `g`; GoBGP opens one session (the router is passive),
+ * carrying IPv4 and IPv6 (multiprotocol, RFC 4760), and waits for the
+ * router to open another, between second addresses on both ends. Routes GoBGP
  * originates, with communities (RFC 1997) and large communities (RFC 8092),
  * reach the router's RIB and FIB; the router's redistributed subnet reaches
  * GoBGP's table with the router's AS; withdrawals go both ways.
@@ -47,7 +48,11 @@ const lab = new Lab("o");
 const ROUTER = {
   name: "vr2",
   interfaces: [
-    { name: "g", layer: "l3", addresses: ["198.18.4.1/24", "2001:db8:4::1/64"] },
+    {
+      name: "g",
+      layer: "l3",
+      addresses: ["198.18.4.1/24", "198.18.4.5/24", "2001:db8:4::1/64"],
+    },
     { name: "h", layer: "l3", addresses: ["198.18.5.1/24", "2001:db8:5::1/64"] },
   ],
   bgp: {
@@ -67,6 +72,15 @@ const ROUTER = {
         passive: true,
         families: ["ipv4", "ipv6"],
         nextHop6: "2001:db8:4::1",
+        import: "accept",
+        export: "accept",
+      },
+      {
+        // The router opens this one: GoBGP waits (passive) on a second address pair.
+        address: "198.18.4.6",
+        localAddress: "198.18.4.5",
+        asn: 65003,
+        families: ["ipv4"],
         import: "accept",
         export: "accept",
       },
@@ -181,7 +195,7 @@ describe.skipIf(!canRun || !hasGobgp)(
         const g = hv.addTun({ device: lab.dev("g"), up: false });
         lab.moveIn(g.device, peerNs);
         lab.setup(peerNs, g.device, {
-          addresses: ["198.18.4.2/24", "198.18.4.3/24", "2001:db8:4::2/64"],
+          addresses: ["198.18.4.2/24", "198.18.4.3/24", "198.18.4.6/24", "2001:db8:4::2/64"],
           routes: [
             ["198.18.5.0/24", "via", "198.18.4.1"],
             ["2001:db8:5::/64", "via", "2001:db8:4::1"],
@@ -212,6 +226,13 @@ describe.skipIf(!canRun || !hasGobgp)(
                 as: 65001,
                 localAddress: "198.18.4.2",
                 families: ["ipv4-unicast", "ipv6-unicast"],
+              },
+              {
+                address: "198.18.4.5",
+                as: 65001,
+                localAddress: "198.18.4.6",
+                passive: true,
+                families: ["ipv4-unicast"],
               },
             ],
           }),
@@ -256,6 +277,13 @@ describe.skipIf(!canRun || !hasGobgp)(
       expect(p4.out).toMatch(/3 packets transmitted, 3 received/);
       const p6 = await ping(hostNs, "2001:db8:104::1", { count: 3, interval: 0.2 });
       expect(p6.out).toMatch(/3 packets transmitted, 3 received/);
+    });
+
+    it("the router opens a session to a passive GoBGP", async () => {
+      const n = await gobgp.established("198.18.4.5");
+      expect(n.state).toBe("established");
+      await until(() => neighbor("198.18.4.6").state === "Established", 10_000, "vroom's side");
+      expect(neighbor("198.18.4.6").connections.some((c) => c.outgoing)).toBe(true);
     });
 
     it("GoBGP's table holds the router's routes with its AS; withdrawals go both ways", async () => {
