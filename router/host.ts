@@ -99,6 +99,8 @@ export class HostStack implements DataPlaneHost {
   now = 0;
   /** TCP segments that found no route out. */
   tcpUnroutable = 0;
+  /** Called after each TCP segment sent (the router wakes itself when outside receive and poll). */
+  onStrayOutput: () => void = () => {};
 
   constructor(readonly flush: (ifc: RouterInterface) => void) {}
 
@@ -301,6 +303,7 @@ export class HostStack implements DataPlaneHost {
       sent = dp.originate6(buf, at, 40 + n, this.now);
     }
     if (!sent) this.tcpUnroutable++;
+    this.onStrayOutput();
   }
 
   // ---- ARP -----------------------------------------------------------------

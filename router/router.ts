@@ -32,7 +32,16 @@ export interface VirtualRouterOptions {
   arena: PacketArena;
   /** Packets an interface's output batch holds before it is sent (default 256). */
   batchSize?: number;
+  /**
+   * Keep the control plane (BGP) from starting on the first poll, until
+   * `startControlPlane` (a daemon starts it once the change that placed the
+   * router has committed). Default: it starts on the first poll.
+   */
+  holdControlPlane?: boolean;
 }
+
+/** Where a router's control plane is: not started yet, running, or stopped for good. */
+export type ControlPlaneState = "held" | "running" | "stopped";
 
 export class VirtualRouter implements RouterPort {
   readonly name: string;
@@ -59,6 +68,9 @@ export class VirtualRouter implements RouterPort {
   private closed = false;
   private transmit: TransmitFn = () => {};
   private wake: () => void = () => {};
+  /** Inside receive or poll: output goes out when the call ends, no wake needed. */
+  private busy = 0;
+  private control: ControlPlaneState;
 
   /** Checks a configuration and builds the router, or returns every problem found. */
   static create(
@@ -74,6 +86,7 @@ export class VirtualRouter implements RouterPort {
     this.name = config.name;
     this.config = config;
     this.arena = options.arena;
+    this.control = options.holdControlPlane ? "held" : "running";
     const batchSize = options.batchSize ?? 256;
     this.ifaces = config.interfaces.map(
       (c, i) => new RouterInterface(i, c, options.arena.batch(batchSize)),
@@ -94,6 +107,11 @@ export class VirtualRouter implements RouterPort {
       wake: () => this.wake(),
     });
     this.host.tcp = this.tcp;
+    // Segments sent from outside receive and poll (an API call that makes BGP
+    // connect or send) wait in an output batch: have the router polled soon.
+    this.host.onStrayOutput = () => {
+      if (this.busy === 0) this.wake();
+    };
     this.nextHops = new NextHops(this.ifaces, () => this.activeStatics, this.rib, this.adjacencies);
     for (const ifc of this.ifaces) this.addInterfaceRoutes(ifc);
     for (const route of config.staticRoutes) this.addStatic(route);
@@ -139,14 +157,45 @@ export class VirtualRouter implements RouterPort {
   receive(ifIndex: number, batch: PacketBatch, now: number): void {
     const ifc = this.ifaces[ifIndex];
     if (!ifc) throw new RangeError(`router ${this.name} has no interface ${ifIndex}`);
-    this.dataPlane.receive(ifc, batch, now);
+    this.busy++;
+    try {
+      this.dataPlane.receive(ifc, batch, now);
+    } finally {
+      this.busy--;
+    }
+  }
+
+  /** Asks the hypervisor to poll the router soon (after acting on its control plane from outside). */
+  pollSoon(): void {
+    this.wake();
+  }
+
+  /** Where the control plane is. */
+  get controlPlane(): ControlPlaneState {
+    return this.control;
+  }
+
+  /** Lets a held control plane start: the next poll (asked for now) starts BGP. */
+  startControlPlane(): void {
+    if (this.control !== "held") return;
+    this.control = "running";
+    this.wake();
   }
 
   poll(now: number): number {
     this.host.now = now;
+    this.busy++;
+    try {
+      return this.pollAll(now);
+    } finally {
+      this.busy--;
+    }
+  }
+
+  private pollAll(now: number): number {
     let next = Number.POSITIVE_INFINITY;
-    if (this.bgp && !this.closed) {
-      if (!this.bgp.started) this.bgp.start(now);
+    if (this.bgp && !this.closed && this.control !== "held") {
+      if (this.control === "running" && !this.bgp.started) this.bgp.start(now);
       next = this.bgp.poll(now);
     }
     next = Math.min(next, this.tcp.poll(now));
@@ -167,15 +216,22 @@ export class VirtualRouter implements RouterPort {
   }
 
   /**
-   * Stops the control plane gracefully: BGP sends every peer a Cease
-   * NOTIFICATION (Administrative Shutdown) and closes its connections.
-   * Poll afterwards to let the segments out; `close` then releases the rest.
+   * Stops the control plane for good: BGP sends every peer a Cease
+   * NOTIFICATION (Administrative Shutdown) and closes its connections;
+   * later polls run only the TCP timers (retransmissions, TIME-WAIT), never
+   * a new session. `close` then releases the rest.
    */
   shutdown(now: number, message = "shutting down"): void {
     this.host.now = now;
-    this.bgp?.stop(now, message);
-    this.tcp.poll(now);
-    this.dataPlane.flushAll();
+    this.busy++;
+    try {
+      if (this.control === "running") this.bgp?.stop(now, message);
+      this.control = "stopped";
+      this.tcp.poll(now);
+      this.dataPlane.flushAll();
+    } finally {
+      this.busy--;
+    }
   }
 
   /** Releases the router's output batches and scratch slots; idempotent. */

@@ -1,8 +1,11 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { PacketArena } from "../../router/batch.ts";
 import { parseRouterConfig } from "../../router/config.ts";
 import { DropReason } from "../../router/counters.ts";
 import { linkLocalOf } from "../../router/interface.ts";
+import { VirtualRouter } from "../../router/router.ts";
+import { TcpState } from "../../router/tcp/state.ts";
 import { ArpOperation, emitArp, parseArp } from "../../router/wire/arp.ts";
 import { internetChecksum } from "../../router/wire/checksum.ts";
 import { parseIpv4 } from "../../router/wire/ipv4.ts";
@@ -587,5 +590,47 @@ describe("IPv4 options and IPv6 extension headers", () => {
     const c = router.counters();
     expect(c.router).toMatchObject({ rxPackets: 2, drops: { "no-route": 1 } });
     expect(c.interfaces.t1).toMatchObject({ txPackets: 1 });
+  });
+});
+
+describe("control plane lifecycle", () => {
+  const config = {
+    name: "cp",
+    interfaces: [{ name: "t0", layer: "l3", addresses: ["198.18.0.1/24"] }],
+    bgp: { asn: 65001, routerId: "198.18.0.1", neighbors: [{ address: "198.18.0.2", asn: 65002 }] },
+  };
+
+  it("a held control plane starts only when told, and a SYN sent from outside a poll wakes the router", () => {
+    const arena = new PacketArena(8 << 20);
+    const made = VirtualRouter.create(config, { arena, holdControlPlane: true });
+    if (!made.ok) throw new Error(made.errors.join("; "));
+    const router = made.router;
+    const sent: number[] = [];
+    router.setTransmit((_i, batch) => sent.push(batch.count));
+    let wakes = 0;
+    router.setWake(() => wakes++);
+    router.poll(0);
+    expect(router.controlPlane).toBe("held");
+    expect(router.bgp!.started).toBe(false);
+    router.startControlPlane();
+    expect(wakes).toBe(1);
+    router.poll(1);
+    expect(router.bgp!.started).toBe(true);
+    expect(sent.reduce((a, b) => a + b, 0)).toBe(1); // the SYN to the neighbour
+    // Disabling and enabling from outside a poll: the new SYN waits in the batch, the router asks to be polled.
+    router.bgp!.setNeighborEnabled("198.18.0.2", false, 2);
+    router.bgp!.setNeighborEnabled("198.18.0.2", true, 3);
+    expect(wakes).toBeGreaterThan(1);
+  });
+
+  it("a router shut down never starts its speaker again (regression: the next poll restarted BGP)", () => {
+    const { router } = testRouter(config);
+    router.poll(0);
+    expect(router.bgp!.started).toBe(true);
+    router.shutdown(1, "maintenance");
+    expect(router.controlPlane).toBe("stopped");
+    for (let t = 2; t < 20_000; t += 1000) router.poll(t);
+    expect(router.bgp!.neighbors(20_000)[0].state).toBe("Idle");
+    expect([...router.tcp.connections()].every((c) => c.state !== TcpState.SynSent)).toBe(true);
   });
 });
