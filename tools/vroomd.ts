@@ -7,8 +7,10 @@
  *
  *   SIGHUP           reload the configuration; apply only what changed
  *                    (refused whole, with file:line, when it is invalid)
- *   SIGTERM, SIGINT  clean shutdown: routers closed, devices removed,
- *                    socket removed; exit 0
+ *   SIGTERM, SIGINT  clean shutdown: every BGP peer gets a Cease NOTIFICATION
+ *                    and the sessions' TCP connections close (up to a
+ *                    second, the links still up), then routers closed,
+ *                    devices removed, socket removed; exit 0
  *
  * `--check` validates the configuration and exits (0: valid, 1: not), as
  * `bird -p` and `nginx -t` do. Exit status 1: configuration errors; 2: the

@@ -83,11 +83,12 @@ export async function startDaemon(
   dir: TempDir,
   text: string,
   file = "vroomd.yaml",
+  level: "info" | "debug" = "info",
 ): Promise<Started> {
   const path = dir.file(file, text);
   const parsed = parseConfigText(text, path);
   if (!parsed.ok) throw new Error(parsed.errors.map(String).join("\n"));
-  const logs = new LogCapture();
+  const logs = new LogCapture(level);
   const daemon = await Daemon.start({ config: parsed.config, logger: logs.logger });
   return { daemon, file: path, logs };
 }
@@ -171,3 +172,91 @@ export function inject(
 
 /** Lets queued microtasks and timers run (memory links deliver on a microtask). */
 export const settle = (ms = 5) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Two BGP routers over memory links: vr1 (AS 65001, on `wa`) opens the
+ * session to vr2 (AS 65002, on `wb`, passive) and redistributes its static
+ * routes tagged with MED 50, a community and a large community; vr2
+ * redistributes its own; `plain` has no BGP. `which` writes one of them
+ * alone (with its link), for a daemon each; `vr1Extra` adds static route
+ * lines to vr1. Join the far ends with `joinMemoryLinks`.
+ */
+export function bgpConfig(
+  o: { which?: "both" | "vr1" | "vr2"; vr1Extra?: string; name?: string } = {},
+): string {
+  const which = o.which ?? "both";
+  const vr1 = `  - name: vr1
+    interfaces:
+      - { name: eth0, layer: l3, addresses: ["198.18.50.1/24", "2001:db8:50::1/64"], link: wa }
+    staticRoutes:
+      - { prefix: 198.18.60.0/24, action: blackhole }
+      - { prefix: "2001:db8:60::/48", action: blackhole }
+${o.vr1Extra ?? ""}    bgp:
+      asn: 65001
+      connectRetryTime: 1
+      idleHoldTime: 1
+      policies:
+        tag:
+          terms:
+            - set:
+                med: 50
+                communities: { add: ["65001:100"] }
+                largeCommunities: { add: ["65001:1:2"] }
+              action: accept
+      redistribute: [{ source: static }]
+      neighbors:
+        - { address: 198.18.50.2, asn: 65002, description: to vr2, import: accept, export: tag }
+`;
+  const vr2 = `  - name: vr2
+    interfaces:
+      - { name: eth0, layer: l3, addresses: ["198.18.50.2/24", "2001:db8:50::2/64"], link: wb }
+    staticRoutes:
+      - { prefix: 198.18.70.0/24, action: blackhole }
+    bgp:
+      asn: 65002
+      idleHoldTime: 1
+      redistribute: [{ source: static }]
+      neighbors:
+        - { address: 198.18.50.1, asn: 65001, passive: true, import: accept, export: accept }
+`;
+  const links = [
+    which !== "vr2" ? "  - { name: wa, kind: memory, layer: l3 }\n" : "",
+    which !== "vr1" ? "  - { name: wb, kind: memory, layer: l3 }\n" : "",
+  ].join("");
+  const plain =
+    which === "both"
+      ? `  - name: plain
+    interfaces:
+      - { name: eth0, layer: l3, addresses: ["198.18.90.1/24"] }
+`
+      : "";
+  return `hypervisor:
+  name: ${o.name ?? "bgp-hv"}
+  stateDir: ./state-${which}
+  api: { socket: ./vroomd-${which}.sock }
+links:
+${links}routers:
+${which !== "vr2" ? vr1 : ""}${which !== "vr1" ? vr2 : ""}${plain}`;
+}
+
+/** Joins the far ends of two memory links (of one daemon or two): a wire between them. */
+export function joinMemoryLinks(a: Daemon, linkA: string, b: Daemon, linkB: string): void {
+  const pa = a.memoryPeer(linkA);
+  const pb = b.memoryPeer(linkB);
+  if (pa === undefined || pb === undefined) throw new Error(`no memory link ${linkA} or ${linkB}`);
+  pa.onReceive((batch) => {
+    pb.send(batch);
+  });
+  pb.onReceive((batch) => {
+    pa.send(batch);
+  });
+}
+
+/** Waits until `cond` holds (polling every 10 ms), or fails after `ms`. */
+export async function waitUntil(cond: () => boolean, ms: number, what: string): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await settle(10);
+  }
+}

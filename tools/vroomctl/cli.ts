@@ -9,6 +9,7 @@
  */
 import { Command, CommanderError, Option } from "commander";
 import { VERSION } from "../vroomd/version.ts";
+import { registerBgpCommands } from "./bgp.ts";
 import { DEFAULT_SOCKET, ExitCode } from "./client.ts";
 import { type Io, processIo, Runner } from "./context.ts";
 import { registerLinkCommands } from "./links.ts";
@@ -50,6 +51,7 @@ export function buildProgram(runner: Runner): Command {
   registerShowCommands(program, runner);
   registerLinkCommands(program, runner);
   registerSwitchingCommands(program, runner);
+  registerBgpCommands(program, runner);
   registerPlanCommands(program);
   // Commands of every group exit through the same override.
   const override = (cmd: Command) => {

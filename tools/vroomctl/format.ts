@@ -195,6 +195,11 @@ export function routerDetail(r: RouterDetail): string {
     `router ${r.name} (${r.origin === "config" ? "configuration file" : "created through the API"}, since ${r.since})`,
     `  interfaces ${r.interfaces} (${r.bound} bound); RIB ${r.rib.prefixes} prefixes; FIB ${r.fib.ipv4} IPv4, ${r.fib.ipv6} IPv6`,
     `  rx ${c.rxPackets} packets, tx ${c.txPackets} packets; drops: ${dropsText(c.drops)}`,
+    ...(r.bgp === null || r.bgp === undefined
+      ? []
+      : [
+          `  BGP AS${r.bgp.asn}, router id ${r.bgp.routerId}: ${r.bgp.established} of ${r.bgp.neighbors} neighbours established; Loc-RIB ${r.bgp.locRib.ipv4} IPv4, ${r.bgp.locRib.ipv6} IPv6`,
+        ]),
     "",
     table(
       ["INTERFACE", "LAYER", "MTU", "LINK", "ADDRESSES"],

@@ -2,11 +2,13 @@
  * `vroomctl show interfaces|routes|fib|neighbors ROUTER`: one router's
  * state as operators read it elsewhere — interfaces as `ip addr`, the RIB
  * as `birdc show route` (default) or `ip route` (`--format ip`), the FIB
- * as `ip route`, neighbours as `ip neigh`. `--json` gives the API's data.
- * BGP sessions (`show protocols`) join this group when BGP lands.
+ * as `ip route`, neighbours as `ip neigh`; BGP sessions and routes as
+ * birdc prints them (`show protocols`, `show bgp`: ./bgp.ts). `--json`
+ * gives the API's data.
  */
 import { type Command, Option } from "commander";
 import type { FibEntryView, InterfaceView, NeighborView, RouteView } from "../vroomd/views.ts";
+import { registerBgpShowCommands } from "./bgp.ts";
 import { ClientError, ExitCode } from "./client.ts";
 import { type Runner, seg } from "./context.ts";
 import { fibIp, interfacesIp, neighborsIp, routesBird, routesIp } from "./format.ts";
@@ -17,7 +19,7 @@ const familyOption = () =>
 export function registerShowCommands(program: Command, runner: Runner): void {
   const show = program
     .command("show")
-    .description("show a router's interfaces, routes, FIB, neighbours");
+    .description("show a router's interfaces, routes, FIB, neighbours, BGP sessions and routes");
 
   show
     .command("interfaces")
@@ -99,4 +101,6 @@ export function registerShowCommands(program: Command, runner: Runner): void {
         ctx.out(r, (v) => neighborsIp(v.neighbors));
       }),
     );
+
+  registerBgpShowCommands(show, runner);
 }

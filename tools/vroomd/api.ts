@@ -1,9 +1,9 @@
 /**
  * The management API's routes (HTTP + JSON, version 1; documented in
  * ./openapi.ts and docs/openapi.yaml). Routers live under
- * `/v1/routers/{name}/...`, so each protocol's show commands (BGP
- * sessions, later) and each operation (migration, later) get their own
- * path under the router they concern.
+ * `/v1/routers/{name}/...`, so each protocol's show commands (BGP) and
+ * each operation (migration, later) get their own path under the router
+ * they concern.
  *
  *   GET    /v1/status                              the daemon at a glance
  *   POST   /v1/reload                              re-read the configuration file
@@ -17,6 +17,12 @@
  *   GET    /v1/routers/{name}/neighbors            ARP and ND caches
  *   PUT    /v1/routers/{name}/interfaces/{if}/link bind / rebind an interface
  *   DELETE /v1/routers/{name}/interfaces/{if}/link unbind it
+ *   GET    /v1/routers/{name}/bgp/neighbors        BGP sessions, counters, last errors
+ *   GET    /v1/routers/{name}/bgp/routes[?family=ipv4|ipv6&neighbor=A&direction=in|out&limit=N]
+ *                                                  Loc-RIB, or a neighbour's routes in or out
+ *   POST   /v1/routers/{name}/bgp/neighbors/{a}/refresh  {family?}: ROUTE-REFRESH (RFC 2918)
+ *   POST   /v1/routers/{name}/bgp/neighbors/{a}/enable   administratively up
+ *   POST   /v1/routers/{name}/bgp/neighbors/{a}/disable  {message?}: Cease, administratively down
  *   GET    /v1/links, /v1/links/{name}             substrate links
  *   GET    /v1/switching                           local switching rules
  *   POST   /v1/switching                           add (or replace) a rule
@@ -33,7 +39,15 @@ import type { Daemon } from "./daemon.ts";
 import { ApiError, ApiErrorCode } from "./errors.ts";
 import type { ApiRequest, ApiResponse } from "./http.ts";
 import { openApiDocument } from "./openapi.ts";
-import { bindBodySchema, reloadBodySchema, routerBodySchema, switchBodySchema } from "./schemas.ts";
+import {
+  bgpDisableBodySchema,
+  bgpEnableBodySchema,
+  bgpRefreshBodySchema,
+  bindBodySchema,
+  reloadBodySchema,
+  routerBodySchema,
+  switchBodySchema,
+} from "./schemas.ts";
 
 function parse<T>(schema: z.ZodType<T>, body: unknown): T {
   const r = schema.safeParse(body);
@@ -150,6 +164,52 @@ route("PUT", "/v1/routers/{name}/interfaces/{iface}/link", async (d, p, req) => 
 route("DELETE", "/v1/routers/{name}/interfaces/{iface}/link", async (d, p) =>
   ok(await d.unbindInterface(p.name, p.iface)),
 );
+
+route("GET", "/v1/routers/{name}/bgp/neighbors", (d, p) => ok(d.bgpNeighbors(p.name)));
+
+route("GET", "/v1/routers/{name}/bgp/routes", (d, p, req) => {
+  const bad = (message: string) => new ApiError(400, ApiErrorCode.BadRequest, message);
+  const family = req.query.get("family");
+  if (family !== null && family !== "ipv4" && family !== "ipv6") {
+    throw bad(`family must be ipv4 or ipv6, not '${family}'`);
+  }
+  const neighbor = req.query.get("neighbor");
+  const direction = req.query.get("direction");
+  if (direction !== null && direction !== "in" && direction !== "out") {
+    throw bad(`direction must be in or out, not '${direction}'`);
+  }
+  if (direction !== null && neighbor === null) {
+    throw bad("direction needs neighbor (whose routes in or out)");
+  }
+  if (neighbor === "") throw bad("neighbor must be an address");
+  const lim = req.query.get("limit");
+  if (lim !== null && !/^\d{1,9}$/.test(lim)) {
+    throw bad(`limit must be a whole number, not '${lim}'`);
+  }
+  return ok(
+    d.bgpRoutes(p.name, {
+      ...(family === null ? {} : { family }),
+      ...(neighbor === null ? {} : { neighbor }),
+      ...(direction === null ? {} : { direction }),
+      ...(lim === null ? {} : { limit: Number(lim) }),
+    }),
+  );
+});
+
+route("POST", "/v1/routers/{name}/bgp/neighbors/{address}/refresh", async (d, p, req) => {
+  const body = parse(bgpRefreshBodySchema.optional(), req.body);
+  return ok(await d.bgpRefresh(p.name, p.address, body?.family));
+});
+
+route("POST", "/v1/routers/{name}/bgp/neighbors/{address}/enable", async (d, p, req) => {
+  parse(bgpEnableBodySchema.optional(), req.body);
+  return ok(await d.bgpSetEnabled(p.name, p.address, true));
+});
+
+route("POST", "/v1/routers/{name}/bgp/neighbors/{address}/disable", async (d, p, req) => {
+  const body = parse(bgpDisableBodySchema.optional(), req.body);
+  return ok(await d.bgpSetEnabled(p.name, p.address, false, body?.message));
+});
 
 route("GET", "/v1/links", (d) => ok({ links: d.links() }));
 

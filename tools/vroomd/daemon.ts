@@ -22,10 +22,21 @@
  * until the file changes the same item). Every operation that changes
  * state is serialised, so API requests and reloads never interleave.
  *
- * `stop()` closes the listeners (removing the socket), removes the
- * switching rules, closes every router (a router with BGP sessions closes
- * them with a Cease as it closes) and every link (which removes the devices
- * the daemon created), then releases the state directory.
+ * BGP (./bgp-control.ts): a router's speaker starts when the change that
+ * placed it commits; a router that goes — removed or rebuilt by a reload,
+ * deleted through the API — first sends its peers a Cease NOTIFICATION and
+ * a FIN through the links it was bound to, when the change commits (a
+ * refused change leaves every session as it was). The speakers'
+ * events go to the log (sessions up and down at info, the rest at debug).
+ * The API shows each router's neighbours and routes, and asks for a route
+ * refresh or takes a neighbour administratively down or up (until restart).
+ *
+ * `stop()` first shuts every router's BGP down (Cease to every peer) and
+ * waits, the hypervisor still running, until their TCP connections have
+ * closed or SHUTDOWN_GRACE_MS has passed; then it closes the listeners
+ * (removing the socket), removes the switching rules, closes every router
+ * and every link (which removes the devices the daemon created), and
+ * releases the state directory.
  */
 import { readFile, stat } from "node:fs/promises";
 import type { Family } from "../../fib/types.ts";
@@ -33,7 +44,24 @@ import { Hypervisor, type HypervisorOptions } from "../../hypervisor/hypervisor.
 import { DeviceLink } from "../../hypervisor/links/device.ts";
 import { MemoryLink, memoryLinkPair } from "../../hypervisor/links/memory.ts";
 import { VxlanLink } from "../../hypervisor/links/vxlan.ts";
+import type { Neighbor } from "../../router/bgp/session.ts";
+import type { BgpLogEvent, BgpSpeaker } from "../../router/bgp/speaker.ts";
 import { VirtualRouter } from "../../router/router.ts";
+import { drainConnections } from "./bgp-control.ts";
+import {
+  type BgpNeighborsView,
+  type BgpNeighborView,
+  type BgpRoutesView,
+  type BgpSummaryView,
+  bgpNeighborViews,
+  bgpRouteViews,
+  bgpSummary,
+  type FamilyName,
+  familyOfName,
+  findNeighbor,
+  type NeighborRuntime,
+  nameOfFamily,
+} from "./bgp-views.ts";
 import {
   type BindingConfig,
   type ConfigError,
@@ -127,6 +155,8 @@ interface RouterRecord {
   since: string;
   /** The section as created (API routers: what is stored, interfaces carry `link`). */
   stored?: StoredRouter;
+  /** Per BGP neighbour: what the daemon keeps that the speaker does not. */
+  bgp: Map<string, NeighborRuntime>;
 }
 
 export interface ReloadReport {
@@ -175,6 +205,8 @@ export interface RouterDetail extends RouterSummary {
   path: Record<string, unknown>;
   rib: { prefixes: number };
   inactiveStatics: { route: string; reason: string }[];
+  /** The router's BGP speaker at a glance, or null without a `bgp` section. */
+  bgp: BgpSummaryView | null;
 }
 
 export interface SwitchRuleView {
@@ -504,8 +536,11 @@ export class Daemon {
     }
 
     // 3. routers removed or rebuilt
-    for (const r of [...diff.routers.removed, ...diff.routers.rebuilt.map((x) => x.old)]) {
-      this.#unplaceRouter(tx, r.name);
+    for (const r of diff.routers.removed) {
+      this.#unplaceRouter(tx, r.name, "router removed from the configuration");
+    }
+    for (const { old: r } of diff.routers.rebuilt) {
+      this.#unplaceRouter(tx, r.name, "router reconfigured");
     }
 
     // 4. links removed or replaced. A removed link stays open until commit
@@ -631,20 +666,27 @@ export class Daemon {
         if (this.#routers.has(config.name)) {
           throw new ApiError(409, "DuplicateRouter", `router ${config.name} already exists`);
         }
-        router = new VirtualRouter(config.router, { arena: hv.arena });
+        // Its speaker starts at commit (below), not on the first poll.
+        const r = new VirtualRouter(config.router, { arena: hv.arena, holdControlPlane: true });
+        router = r;
+        const bgp = new Map<string, NeighborRuntime>();
+        const now = Date.now();
+        for (const n of r.bgp?.neighborList ?? []) bgp.set(n.name, { since: now });
+        r.onBgpEvent = (e) => this.#bgpEvent(config.name, bgp, e);
         try {
-          hv.addRouter(router);
+          hv.addRouter(r);
         } catch (e) {
-          router.close();
+          r.close();
           throw e;
         }
         this.#routers.set(config.name, {
           name: config.name,
           origin,
           config,
-          router,
+          router: r,
           since,
           stored,
+          bgp,
         });
       },
       () => {
@@ -654,6 +696,10 @@ export class Daemon {
       },
       base === undefined ? undefined : [...base, "name"],
     );
+    // Sessions open once the change is sure to stay, bound, after the routers it replaces left.
+    tx.atCommit(() => {
+      router?.startControlPlane();
+    });
     for (const b of config.bindings) {
       tx.step(
         `bind ${config.name}/${b.interface} to ${b.link}`,
@@ -664,13 +710,18 @@ export class Daemon {
     }
   }
 
-  /** Takes a router out as a step of `tx` (it is closed at commit). */
-  #unplaceRouter(tx: Transaction, name: string): void {
+  /**
+   * Takes a router out as a step of `tx`. At commit its BGP peers get a
+   * Cease (`why` as shutdown communication) and a FIN, sent through the
+   * links it was bound to, and it is closed.
+   */
+  #unplaceRouter(tx: Transaction, name: string, why: string): void {
     const hv = this.hypervisor;
     const rec = this.#routers.get(name);
     if (rec === undefined) return;
-    const bound = rec.router.ifaces
-      .map((ifc) => ({ ifIndex: ifc.index, link: hv.binding.linkOf(rec.router, ifc.index)?.name }))
+    const links = rec.router.ifaces.map((ifc) => hv.binding.linkOf(rec.router, ifc.index));
+    const bound = links
+      .map((link, ifIndex) => ({ ifIndex, link: link?.name }))
       .filter((b): b is { ifIndex: number; link: string } => b.link !== undefined);
     tx.step(
       `stop router ${name}`,
@@ -684,7 +735,22 @@ export class Daemon {
         for (const b of bound) hv.bind(name, b.ifIndex, b.link);
       },
     );
-    tx.atCommit(() => rec.router.close());
+    tx.atCommit(() => {
+      rec.router.setTransmit((ifIndex, batch) => {
+        const link = links[ifIndex];
+        if (link === undefined) return;
+        try {
+          link.send(batch);
+        } catch {
+          // A link replaced in the same change is closed already: its peers lose it anyway.
+        }
+      });
+      try {
+        rec.router.shutdown(hv.clock(), why);
+      } finally {
+        rec.router.close();
+      }
+    });
   }
 
   #createLink(l: LinkConfig, cfg: DaemonConfig): void {
@@ -889,6 +955,7 @@ export class Daemon {
         route: staticRouteText(s.route),
         reason: s.reason,
       })),
+      bgp: r.router.bgp === undefined ? null : bgpSummary(r.router.bgp),
     };
   }
 
@@ -997,7 +1064,7 @@ export class Daemon {
         );
       }
       const tx = new Transaction();
-      this.#unplaceRouter(tx, name);
+      this.#unplaceRouter(tx, name, "router deleted");
       try {
         await this.state.deleteRouter(name);
         await this.#saveOwnership();
@@ -1117,6 +1184,182 @@ export class Daemon {
     });
   }
 
+  // ---- BGP ------------------------------------------------------------------------------
+
+  /** A speaker's event, logged: sessions up and down at info, the rest at debug. */
+  #bgpEvent(router: string, runtime: Map<string, NeighborRuntime>, e: BgpLogEvent): void {
+    const fields = {
+      router,
+      neighbor: e.neighbor,
+      event: e.event,
+      ...(e.detail === undefined ? {} : { detail: e.detail }),
+    };
+    if (e.event === "established" || e.event === "down") {
+      const rt = e.neighbor === undefined ? undefined : runtime.get(e.neighbor);
+      if (rt !== undefined) rt.since = Date.now();
+      this.logger.info(
+        fields,
+        e.event === "established" ? "BGP session established" : "BGP session down",
+      );
+    } else this.logger.debug(fields, `BGP ${e.event}`);
+  }
+
+  #requireBgp(name: string): { rec: RouterRecord; speaker: BgpSpeaker } {
+    const rec = this.#require(name);
+    const speaker = rec.router.bgp;
+    if (speaker === undefined) {
+      throw new ApiError(
+        404,
+        ApiErrorCode.BgpNotConfigured,
+        `router ${name} does not run BGP (its configuration has no bgp section)`,
+      );
+    }
+    return { rec, speaker };
+  }
+
+  #requireNeighbor(rec: RouterRecord, speaker: BgpSpeaker, address: string): Neighbor {
+    const n = findNeighbor(speaker, address);
+    if (n === undefined) {
+      const known = speaker.neighborList.map((x) => x.name).join(", ") || "none";
+      throw new ApiError(
+        404,
+        ApiErrorCode.UnknownBgpNeighbor,
+        `router ${rec.name} has no BGP neighbour ${address} (neighbours: ${known})`,
+      );
+    }
+    return n;
+  }
+
+  #neighborViews(rec: RouterRecord, speaker: BgpSpeaker, only?: Neighbor): BgpNeighborsView {
+    return bgpNeighborViews(
+      rec.router,
+      speaker,
+      rec.bgp,
+      this.hypervisor.clock(),
+      Date.now(),
+      only,
+    );
+  }
+
+  /** A router's BGP neighbours: state, timers, counters, channels, last error. */
+  bgpNeighbors(name: string): BgpNeighborsView {
+    const { rec, speaker } = this.#requireBgp(name);
+    return this.#neighborViews(rec, speaker);
+  }
+
+  /** The Loc-RIB, or one neighbour's routes received (after import policy) or advertised. */
+  bgpRoutes(
+    name: string,
+    q: { family?: FamilyName; neighbor?: string; direction?: "in" | "out"; limit?: number },
+  ): BgpRoutesView {
+    const { rec, speaker } = this.#requireBgp(name);
+    const neighbor =
+      q.neighbor === undefined ? undefined : this.#requireNeighbor(rec, speaker, q.neighbor);
+    return bgpRouteViews(rec.router, speaker, {
+      ...(q.family === undefined ? {} : { family: q.family }),
+      ...(neighbor === undefined ? {} : { neighbor }),
+      ...(q.direction === undefined ? {} : { direction: q.direction }),
+      ...(q.limit === undefined ? {} : { limit: q.limit }),
+    });
+  }
+
+  /**
+   * Asks a neighbour to send its routes again (RFC 2918 ROUTE-REFRESH), for
+   * one family or every family the session carries.
+   */
+  bgpRefresh(
+    name: string,
+    address: string,
+    family?: FamilyName,
+  ): Promise<{ router: string; neighbor: string; families: FamilyName[] }> {
+    return this.#serial(async () => {
+      this.#open();
+      const { rec, speaker } = this.#requireBgp(name);
+      const n = this.#requireNeighbor(rec, speaker, address);
+      const fsm = n.session;
+      const refuse = (why: string) =>
+        new ApiError(
+          409,
+          ApiErrorCode.BgpRefreshRefused,
+          `cannot refresh ${n.name} of ${name}: ${why}`,
+        );
+      if (fsm?.negotiated === undefined)
+        throw refuse(`the session is ${n.stateName}, not Established`);
+      if (!fsm.negotiated.routeRefresh) {
+        throw refuse("the peer did not announce the route refresh capability (RFC 2918)");
+      }
+      const carried = fsm.negotiated.families.map(nameOfFamily);
+      if (family !== undefined && !carried.includes(family)) {
+        throw refuse(`the session does not carry ${family} (it carries ${carried.join(", ")})`);
+      }
+      const families = family === undefined ? carried : [family];
+      const now = this.hypervisor.clock();
+      for (const f of families) {
+        if (!speaker.refresh(n.name, familyOfName(f), now)) {
+          throw refuse(`the speaker refused to refresh ${f}`);
+        }
+      }
+      rec.router.pollSoon();
+      this.logger.info({ router: name, neighbor: n.name, families }, "BGP route refresh sent");
+      return { router: name, neighbor: n.name, families };
+    });
+  }
+
+  /**
+   * Takes a neighbour administratively down (Cease, Administrative
+   * Shutdown, with `message` as shutdown communication) or up again. Lasts
+   * until the router is rebuilt or vroomd restarts.
+   */
+  bgpSetEnabled(
+    name: string,
+    address: string,
+    enabled: boolean,
+    message?: string,
+  ): Promise<{ router: string; neighbor: BgpNeighborView }> {
+    return this.#serial(async () => {
+      this.#open();
+      const { rec, speaker } = this.#requireBgp(name);
+      const n = this.#requireNeighbor(rec, speaker, address);
+      const was = n.enabled;
+      speaker.setNeighborEnabled(n.name, enabled, this.hypervisor.clock(), message);
+      rec.router.pollSoon();
+      const rt = rec.bgp.get(n.name);
+      if (rt !== undefined) {
+        if (was !== n.enabled) rt.since = Date.now();
+        if (enabled) delete rt.message;
+        else if (message !== undefined) rt.message = message;
+        else if (was) delete rt.message;
+      }
+      this.logger.info(
+        {
+          router: name,
+          neighbor: n.name,
+          ...(message === undefined ? {} : { message }),
+        },
+        enabled ? "BGP neighbour enabled" : "BGP neighbour disabled",
+      );
+      return { router: name, neighbor: this.#neighborViews(rec, speaker, n).neighbors[0] };
+    });
+  }
+
+  /** Cease to every BGP peer of every router, then wait (hypervisor running) for the TCP closes. */
+  async #closeSessions(message: string): Promise<void> {
+    const routers = [...this.#routers.values()].map((r) => r.router);
+    if (!routers.some((r) => r.bgp !== undefined)) return;
+    const now = this.hypervisor.clock();
+    for (const r of routers) {
+      try {
+        r.shutdown(now, message);
+      } catch (e) {
+        this.logger.error({ err: e, router: r.name }, "shutdown: stopping BGP failed");
+      }
+    }
+    const { waitedMs, open } = await drainConnections(routers);
+    if (open > 0) {
+      this.logger.warn({ waitedMs, open }, "BGP connections still open at shutdown: closed anyway");
+    } else this.logger.info({ waitedMs }, "BGP sessions closed");
+  }
+
   // ---- shutdown ----------------------------------------------------------------------
 
   /** Clean shutdown; idempotent (later calls wait for the first). */
@@ -1143,6 +1386,7 @@ export class Daemon {
         this.logger.error({ err: e }, `shutdown: ${what} failed`);
       }
     };
+    await attempt("closing BGP sessions", () => this.#closeSessions("vroomd shutting down"));
     await attempt("closing the API", () => this.#api.close());
     await attempt("closing the metrics listener", () => this.#metricsServer?.close());
     const hv = this.hypervisor;

@@ -22,6 +22,11 @@ export const ApiErrorCode = {
   ReloadRefused: "ReloadRefused",
   StateWriteFailed: "StateWriteFailed",
   ShuttingDown: "ShuttingDown",
+  /** The router has no `bgp` section. */
+  BgpNotConfigured: "BgpNotConfigured",
+  UnknownBgpNeighbor: "UnknownBgpNeighbor",
+  /** The session is not up, or does not do route refresh (RFC 2918) for that family. */
+  BgpRefreshRefused: "BgpRefreshRefused",
   Internal: "Internal",
 } as const;
 export type ApiErrorCode = (typeof ApiErrorCode)[keyof typeof ApiErrorCode];

@@ -12,14 +12,29 @@
  * router: FIB routes per family, RIB prefixes, inactive static routes, and
  * what the hypervisor's packet path saw (errors, drops by reason). Per
  * link: packets and bytes by direction, drops by reason (the link's own and
- * the packet path's), packets locally switched. Plus configuration reloads
+ * the packet path's), packets locally switched. Per router and BGP
+ * neighbour (RFC 4271): the session state (one series per FSM state, 1 for
+ * the current one), seconds in Established, routes accepted and advertised
+ * per family, announcements received and refused, messages by direction and
+ * type, flaps; per router the Loc-RIB's routes. Plus configuration reloads
  * and Node's process metrics.
  */
 
 import { Counter, collectDefaultMetrics, Gauge, Registry } from "prom-client";
 import type { Hypervisor } from "../../hypervisor/hypervisor.ts";
+import type { NeighborStatus } from "../../router/bgp/speaker.ts";
 import { DROP_REASON_NAMES } from "../../router/counters.ts";
 import type { VirtualRouter } from "../../router/router.ts";
+import { BGP_STATES, FAMILY_NAMES, neighborTables } from "./bgp-views.ts";
+
+/** BGP message types as the `type` label says them. */
+const MESSAGE_TYPES = [
+  ["open", "open"],
+  ["update", "update"],
+  ["notification", "notification"],
+  ["keepalive", "keepalive"],
+  ["routeRefresh", "route_refresh"],
+] as const;
 
 export interface MetricsSource {
   readonly hypervisorName: string;
@@ -157,6 +172,196 @@ export function createMetrics(source: MetricsSource): Registry {
       this.reset();
       for (const { name, router } of source.routers()) {
         this.set({ router: name }, router.inactiveStatics.length);
+      }
+    },
+  });
+
+  // ---- BGP ---------------------------------------------------------------------------
+  /** Each BGP router's neighbours, as the speaker reports them now. */
+  function* bgpNeighbors(): Generator<{ router: string; vr: VirtualRouter; n: NeighborStatus }> {
+    const now = source.hypervisor.clock();
+    for (const { name, router } of source.routers()) {
+      if (router.bgp === undefined) continue;
+      for (const n of router.bgp.neighbors(now)) yield { router: name, vr: router, n };
+    }
+  }
+  /** The routers that run BGP. */
+  function* bgpRouters(): Generator<{ router: string; vr: VirtualRouter }> {
+    for (const { name, router } of source.routers()) {
+      if (router.bgp !== undefined) yield { router: name, vr: router };
+    }
+  }
+  new Gauge({
+    name: "vroom_bgp_neighbor_info",
+    help: "A router's BGP neighbour (value 1): its AS and whether it is external or internal",
+    labelNames: ["router", "neighbor", "peer_as", "type"],
+    registers,
+    collect() {
+      this.reset();
+      for (const { router, n } of bgpNeighbors()) {
+        this.set(
+          { router, neighbor: n.name, peer_as: String(n.asn), type: n.ebgp ? "ebgp" : "ibgp" },
+          1,
+        );
+      }
+    },
+  });
+  new Gauge({
+    name: "vroom_bgp_neighbor_state",
+    help: "A BGP session's FSM state (RFC 4271): 1 for the current state, 0 for the others",
+    labelNames: ["router", "neighbor", "state"],
+    registers,
+    collect() {
+      this.reset();
+      for (const { router, n } of bgpNeighbors()) {
+        for (const state of BGP_STATES) {
+          this.set({ router, neighbor: n.name, state }, n.state === state ? 1 : 0);
+        }
+      }
+    },
+  });
+  new Gauge({
+    name: "vroom_bgp_neighbor_admin_enabled",
+    help: "Whether a BGP neighbour is administratively enabled (0 after disable)",
+    labelNames: ["router", "neighbor"],
+    registers,
+    collect() {
+      this.reset();
+      for (const { router, n } of bgpNeighbors()) {
+        this.set({ router, neighbor: n.name }, n.enabled ? 1 : 0);
+      }
+    },
+  });
+  new Gauge({
+    name: "vroom_bgp_neighbor_established_seconds",
+    help: "Seconds a BGP session has been Established (0 when it is not)",
+    labelNames: ["router", "neighbor"],
+    registers,
+    collect() {
+      this.reset();
+      for (const { router, n } of bgpNeighbors()) {
+        this.set({ router, neighbor: n.name }, (n.uptimeMs ?? 0) / 1000);
+      }
+    },
+  });
+  new Gauge({
+    name: "vroom_bgp_neighbor_prefixes_accepted",
+    help: "Routes held from a BGP neighbour after its import policy (Adj-RIB-In), per family",
+    labelNames: ["router", "neighbor", "family"],
+    registers,
+    collect() {
+      this.reset();
+      for (const { router, vr } of bgpRouters()) {
+        for (const n of vr.bgp!.neighborList) {
+          const t = neighborTables(n);
+          for (const family of FAMILY_NAMES) {
+            this.set({ router, neighbor: n.name, family }, t[family].accepted);
+          }
+        }
+      }
+    },
+  });
+  new Gauge({
+    name: "vroom_bgp_neighbor_prefixes_advertised",
+    help: "Routes advertised to a BGP neighbour (Adj-RIB-Out), per family",
+    labelNames: ["router", "neighbor", "family"],
+    registers,
+    collect() {
+      this.reset();
+      for (const { router, vr } of bgpRouters()) {
+        for (const n of vr.bgp!.neighborList) {
+          const t = neighborTables(n);
+          for (const family of FAMILY_NAMES) {
+            this.set({ router, neighbor: n.name, family }, t[family].advertised);
+          }
+        }
+      }
+    },
+  });
+  new Counter({
+    name: "vroom_bgp_neighbor_prefixes_received_total",
+    help: "Route announcements received from a BGP neighbour (every announcement counts)",
+    labelNames: ["router", "neighbor"],
+    registers,
+    collect() {
+      this.reset();
+      for (const { router, n } of bgpNeighbors()) {
+        this.inc({ router, neighbor: n.name }, n.prefixesReceived);
+      }
+    },
+  });
+  new Counter({
+    name: "vroom_bgp_neighbor_prefixes_rejected_total",
+    help: "Route announcements from a BGP neighbour refused by its import policy or as a loop",
+    labelNames: ["router", "neighbor"],
+    registers,
+    collect() {
+      this.reset();
+      for (const { router, n } of bgpNeighbors()) {
+        this.inc({ router, neighbor: n.name }, n.prefixesRejected);
+      }
+    },
+  });
+  new Counter({
+    name: "vroom_bgp_neighbor_withdrawals_received_total",
+    help: "Route withdrawals received from a BGP neighbour",
+    labelNames: ["router", "neighbor"],
+    registers,
+    collect() {
+      this.reset();
+      for (const { router, n } of bgpNeighbors()) {
+        this.inc({ router, neighbor: n.name }, n.withdrawalsReceived);
+      }
+    },
+  });
+  new Counter({
+    name: "vroom_bgp_neighbor_messages_total",
+    help: "BGP messages received (in) from and sent (out) to a neighbour, by type",
+    labelNames: ["router", "neighbor", "direction", "type"],
+    registers,
+    collect() {
+      this.reset();
+      for (const { router, n } of bgpNeighbors()) {
+        for (const [key, type] of MESSAGE_TYPES) {
+          this.inc({ router, neighbor: n.name, direction: "in", type }, n.messagesIn[key] ?? 0);
+          this.inc({ router, neighbor: n.name, direction: "out", type }, n.messagesOut[key] ?? 0);
+        }
+      }
+    },
+  });
+  new Counter({
+    name: "vroom_bgp_neighbor_flaps_total",
+    help: "Times a BGP session left Established",
+    labelNames: ["router", "neighbor"],
+    registers,
+    collect() {
+      this.reset();
+      for (const { router, n } of bgpNeighbors()) this.inc({ router, neighbor: n.name }, n.flaps);
+    },
+  });
+  new Counter({
+    name: "vroom_bgp_neighbor_established_total",
+    help: "Times a BGP session reached Established",
+    labelNames: ["router", "neighbor"],
+    registers,
+    collect() {
+      this.reset();
+      for (const { router, n } of bgpNeighbors()) {
+        this.inc({ router, neighbor: n.name }, n.establishedCount);
+      }
+    },
+  });
+  new Gauge({
+    name: "vroom_bgp_loc_rib_routes",
+    help: "Best routes in a router's BGP Loc-RIB, per family",
+    labelNames: ["router", "family"],
+    registers,
+    collect() {
+      this.reset();
+      for (const { router, vr } of bgpRouters()) {
+        const s = vr.bgp!.stats();
+        this.set({ router, family: "ipv4" }, s.locRib4);
+        this.set({ router, family: "ipv6" }, s.locRib6);
       }
     },
   });

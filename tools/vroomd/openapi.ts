@@ -8,7 +8,15 @@
 import { pathToFileURL } from "node:url";
 import { stringify } from "yaml";
 import { z } from "zod";
-import { bindBodySchema, NAME_PATTERN, routerBodySchema, switchBodySchema } from "./schemas.ts";
+import {
+  bgpDisableBodySchema,
+  bgpEnableBodySchema,
+  bgpRefreshBodySchema,
+  bindBodySchema,
+  NAME_PATTERN,
+  routerBodySchema,
+  switchBodySchema,
+} from "./schemas.ts";
 import { VERSION } from "./version.ts";
 
 type Json = Record<string, unknown>;
@@ -21,6 +29,11 @@ const counts = { type: "object", additionalProperties: int };
 function body(schema: z.ZodType): Json {
   const { $schema: _drop, ...json } = z.toJSONSchema(schema, { io: "input" }) as Json;
   return { required: true, content: { "application/json": { schema: json } } };
+}
+
+/** A body that may be left out (an empty request means the defaults). */
+function optionalBody(schema: z.ZodType): Json {
+  return { ...body(schema), required: false };
 }
 
 function json(description: string, schema: Json): Json {
@@ -43,6 +56,21 @@ const ifaceParam = {
   required: true,
   description: "Interface name",
   schema: { type: "string", pattern: NAME_PATTERN },
+};
+
+const neighborParam = {
+  name: "address",
+  in: "path",
+  required: true,
+  description: "The BGP neighbour's address (as configured, or any spelling of it)",
+  schema: { type: "string" },
+};
+const nullableInt = { type: ["integer", "null"], minimum: 0 };
+const nullableStr = { type: ["string", "null"] };
+const familyName = { enum: ["ipv4", "ipv6"] };
+const messageCounts = {
+  type: "object",
+  properties: { open: int, update: int, notification: int, keepalive: int, routeRefresh: int },
 };
 
 const schemas: Record<string, Json> = {
@@ -144,6 +172,22 @@ const schemas: Record<string, Json> = {
           inactiveStatics: {
             type: "array",
             items: { type: "object", properties: { route: str, reason: str } },
+          },
+          bgp: {
+            description: "The router's BGP speaker at a glance; null without a bgp section",
+            oneOf: [
+              {
+                type: "object",
+                properties: {
+                  asn: int,
+                  routerId: str,
+                  neighbors: int,
+                  established: int,
+                  locRib: { type: "object", properties: { ipv4: int, ipv6: int } },
+                },
+              },
+              { type: "null" },
+            ],
           },
         },
       },
@@ -256,6 +300,199 @@ const schemas: Record<string, Json> = {
       },
     },
   },
+  BgpChannel: {
+    type: "object",
+    required: [
+      "family",
+      "state",
+      "imported",
+      "exported",
+      "preferred",
+      "waiting",
+      "endOfRibReceived",
+    ],
+    properties: {
+      family: familyName,
+      state: { enum: ["up", "down"], description: "up when the session carries the family" },
+      imported: { ...int, description: "Routes held after the import policy" },
+      exported: { ...int, description: "Routes advertised" },
+      preferred: { ...int, description: "Of those imported, routes best in the Loc-RIB" },
+      waiting: { ...int, description: "Changes waiting to be sent" },
+      endOfRibReceived: { type: "boolean" },
+    },
+  },
+  BgpNeighbor: {
+    type: "object",
+    required: [
+      "name",
+      "address",
+      "asn",
+      "type",
+      "enabled",
+      "state",
+      "protocolState",
+      "since",
+      "uptimeSeconds",
+      "connections",
+      "sourceAddress",
+      "peerId",
+      "holdTime",
+      "keepaliveSeconds",
+      "families",
+      "fourOctetAs",
+      "routeRefresh",
+      "config",
+      "messages",
+      "prefixes",
+      "treatAsWithdraw",
+      "attributeDiscard",
+      "flaps",
+      "establishedCount",
+      "channels",
+      "lastError",
+      "adminMessage",
+    ],
+    properties: {
+      name: { ...str, description: "The address as configured: the neighbour's name in the API" },
+      address: { ...str, description: "The address in canonical text" },
+      asn: int,
+      description: str,
+      type: { enum: ["ebgp", "ibgp"] },
+      enabled: { type: "boolean", description: "Administrative state (false after disable)" },
+      state: {
+        enum: ["Idle", "Connect", "Active", "OpenSent", "OpenConfirm", "Established"],
+        description: "RFC 4271 FSM state (the most advanced of the neighbour's connections)",
+      },
+      protocolState: {
+        enum: ["up", "start", "down"],
+        description: "As BIRD says: up (Established), start (trying), down (disabled)",
+      },
+      since: {
+        type: "string",
+        format: "date-time",
+        description: "Last change between up, start and down",
+      },
+      uptimeSeconds: { ...nullableInt, description: "Seconds in Established" },
+      connections: {
+        type: "array",
+        items: { type: "object", properties: { state: str, outgoing: { type: "boolean" } } },
+      },
+      sourceAddress: { ...nullableStr, description: "The router's end of the session" },
+      peerId: { ...nullableStr, description: "The peer's BGP identifier" },
+      holdTime: { ...nullableInt, description: "Negotiated hold time, seconds" },
+      keepaliveSeconds: { type: ["number", "null"] },
+      families: { type: "array", items: familyName, description: "Families the session carries" },
+      fourOctetAs: { type: ["boolean", "null"] },
+      routeRefresh: { type: ["boolean", "null"], description: "The peer does RFC 2918" },
+      config: {
+        type: "object",
+        properties: {
+          families: { type: "array", items: familyName },
+          passive: { type: "boolean" },
+          port: int,
+          holdTime: int,
+          localAddress: nullableStr,
+          import: { ...nullableStr, description: "Policy; null: default (RFC 8212 for eBGP)" },
+          export: nullableStr,
+          md5: { type: "boolean", description: "TCP MD5 (RFC 2385) is configured" },
+        },
+      },
+      messages: { type: "object", properties: { in: messageCounts, out: messageCounts } },
+      prefixes: {
+        type: "object",
+        properties: {
+          received: { ...int, description: "Announcements received (each counts)" },
+          rejected: { ...int, description: "Announcements refused by the import policy or a loop" },
+          accepted: { ...int, description: "Routes held after the import policy" },
+          advertised: int,
+          waiting: int,
+          withdrawn: { ...int, description: "Withdrawals received" },
+        },
+      },
+      treatAsWithdraw: { ...int, description: "UPDATEs handled as withdrawals (RFC 7606)" },
+      attributeDiscard: { ...int, description: "Attributes discarded (RFC 7606)" },
+      flaps: { ...int, description: "Times the session left Established" },
+      establishedCount: { ...int, description: "Times the session reached Established" },
+      channels: { type: "array", items: ref("BgpChannel") },
+      lastError: {
+        oneOf: [
+          {
+            type: "object",
+            required: ["direction", "text", "at"],
+            properties: {
+              direction: { enum: ["sent", "received", "local"] },
+              code: int,
+              subcode: int,
+              text: str,
+              at: { type: "string", format: "date-time" },
+            },
+          },
+          { type: "null" },
+        ],
+      },
+      adminMessage: {
+        ...nullableStr,
+        description: "The message of the last disable, while disabled",
+      },
+    },
+  },
+  BgpNeighbors: {
+    type: "object",
+    required: ["router", "asn", "routerId", "neighbors"],
+    properties: {
+      router: str,
+      asn: { ...int, description: "The router's AS" },
+      routerId: str,
+      neighbors: { type: "array", items: ref("BgpNeighbor") },
+    },
+  },
+  BgpRoute: {
+    type: "object",
+    required: [
+      "prefix",
+      "family",
+      "kind",
+      "origin",
+      "asPath",
+      "nextHop",
+      "atomicAggregate",
+      "communities",
+      "largeCommunities",
+    ],
+    properties: {
+      prefix: str,
+      family: familyName,
+      from: {
+        ...str,
+        description: "Neighbour, connected or static (absent for routes advertised)",
+      },
+      kind: { enum: ["ebgp", "ibgp", "connected", "static"] },
+      origin: { enum: ["igp", "egp", "incomplete"] },
+      asPath: { ...str, description: 'AS_PATH as text: "65001 65002 {65003,65004}"' },
+      nextHop: nullableStr,
+      linkLocal: str,
+      via: { ...str, description: "The gateway the router uses to reach the next hop" },
+      interface: { ...str, description: "The interface it leaves by" },
+      med: int,
+      localPref: int,
+      atomicAggregate: { type: "boolean" },
+      aggregator: { ...str, description: "AS and address" },
+      communities: { type: "array", items: str, description: '"65001:100", "no-export", ...' },
+      largeCommunities: { type: "array", items: str, description: '"65001:1:2"' },
+    },
+  },
+  BgpRoutes: {
+    type: "object",
+    required: ["router", "family", "neighbor", "direction", "total", "routes"],
+    properties: {
+      router: str,
+      family: { oneOf: [familyName, { type: "null" }] },
+      neighbor: nullableStr,
+      direction: { oneOf: [{ enum: ["in", "out"] }, { type: "null" }] },
+      total: { ...int, description: "Routes matched before limit" },
+      routes: { type: "array", items: ref("BgpRoute") },
+    },
+  },
   SwitchRule: {
     type: "object",
     required: ["from", "to", "origin"],
@@ -266,7 +503,10 @@ const schemas: Record<string, Json> = {
 const responses: Record<string, Json> = {
   E400: json("The request or its body is malformed", ref("Error")),
   E401: json("TCP listener: no valid bearer token", ref("Error")),
-  E404: json("No such router, interface, link, rule or path", ref("Error")),
+  E404: json(
+    "No such router, interface, link, rule, BGP neighbour or path; a router without BGP (BgpNotConfigured)",
+    ref("Error"),
+  ),
   E409: json("Conflicts with the current state (already exists, in use, bound)", ref("Error")),
   E422: json("Well-formed but invalid (configuration errors, layer mismatch)", ref("Error")),
   E500: json("The daemon failed (state directory not writable, ...)", ref("Error")),
@@ -437,6 +677,98 @@ export function openApiDocument(): Json {
               properties: { router: str, interface: str, previous: str },
             }),
             ...errors(401, 404, 409, 503),
+          },
+        },
+      },
+      "/v1/routers/{name}/bgp/neighbors": {
+        parameters: [routerParam],
+        get: {
+          summary: "BGP neighbours: state, since, timers, counters, channels, last error",
+          operationId: "showBgpNeighbors",
+          responses: { "200": json("Neighbours", ref("BgpNeighbors")), ...errors(401, 404) },
+        },
+      },
+      "/v1/routers/{name}/bgp/routes": {
+        parameters: [
+          routerParam,
+          {
+            name: "family",
+            in: "query",
+            schema: familyName,
+            description: "One address family (default both)",
+          },
+          {
+            name: "neighbor",
+            in: "query",
+            schema: { type: "string" },
+            description: "A neighbour's routes instead of the Loc-RIB",
+          },
+          {
+            name: "direction",
+            in: "query",
+            schema: { enum: ["in", "out"] },
+            description:
+              "With neighbor: received, after import policy (in, default), or advertised (out)",
+          },
+          { name: "limit", in: "query", schema: { type: "integer", minimum: 0 } },
+        ],
+        get: {
+          summary: "BGP routes with their attributes: the Loc-RIB, or one neighbour's, sorted",
+          operationId: "showBgpRoutes",
+          responses: { "200": json("Routes", ref("BgpRoutes")), ...errors(400, 401, 404) },
+        },
+      },
+      "/v1/routers/{name}/bgp/neighbors/{address}/refresh": {
+        parameters: [routerParam, neighborParam],
+        post: {
+          summary: "Ask the neighbour to send its routes again (ROUTE-REFRESH, RFC 2918)",
+          operationId: "refreshBgpNeighbor",
+          requestBody: optionalBody(bgpRefreshBodySchema),
+          responses: {
+            "200": json("Sent", {
+              type: "object",
+              properties: {
+                router: str,
+                neighbor: str,
+                families: { type: "array", items: familyName },
+              },
+            }),
+            "409": json(
+              "BgpRefreshRefused: not Established, no route refresh capability, or the family is not carried",
+              ref("Error"),
+            ),
+            ...errors(400, 401, 404, 503),
+          },
+        },
+      },
+      "/v1/routers/{name}/bgp/neighbors/{address}/enable": {
+        parameters: [routerParam, neighborParam],
+        post: {
+          summary: "Take the neighbour administratively up (until restart)",
+          operationId: "enableBgpNeighbor",
+          requestBody: optionalBody(bgpEnableBodySchema),
+          responses: {
+            "200": json("Enabled", {
+              type: "object",
+              properties: { router: str, neighbor: ref("BgpNeighbor") },
+            }),
+            ...errors(400, 401, 404, 503),
+          },
+        },
+      },
+      "/v1/routers/{name}/bgp/neighbors/{address}/disable": {
+        parameters: [routerParam, neighborParam],
+        post: {
+          summary:
+            "Take the neighbour administratively down: Cease (Administrative Shutdown) with an optional message (RFC 9003)",
+          operationId: "disableBgpNeighbor",
+          requestBody: optionalBody(bgpDisableBodySchema),
+          responses: {
+            "200": json("Disabled", {
+              type: "object",
+              properties: { router: str, neighbor: ref("BgpNeighbor") },
+            }),
+            ...errors(400, 401, 404, 503),
           },
         },
       },

@@ -39,3 +39,32 @@ export const routerBodySchema = z
 
 /** POST /v1/reload: no body, or an empty object. */
 export const reloadBodySchema = z.strictObject({}).optional();
+
+const familyName = z.enum(["ipv4", "ipv6"]);
+
+/** POST /v1/routers/{name}/bgp/neighbors/{address}/refresh: no body means every family. */
+export const bgpRefreshBodySchema = z.strictObject({
+  family: familyName
+    .optional()
+    .describe("The address family to refresh; default: every family the session carries"),
+});
+
+/** POST /v1/routers/{name}/bgp/neighbors/{address}/enable: no body, or an empty object. */
+export const bgpEnableBodySchema = z.strictObject({});
+
+/** RFC 9003: a shutdown communication is at most 255 octets of UTF-8. */
+export const SHUTDOWN_MESSAGE_MAX = 255;
+
+/** POST /v1/routers/{name}/bgp/neighbors/{address}/disable */
+export const bgpDisableBodySchema = z.strictObject({
+  message: z
+    .string()
+    .refine(
+      (m) => Buffer.byteLength(m, "utf8") <= SHUTDOWN_MESSAGE_MAX,
+      `at most ${SHUTDOWN_MESSAGE_MAX} octets of UTF-8 (RFC 9003)`,
+    )
+    .optional()
+    .describe(
+      "Shutdown communication sent with the Cease NOTIFICATION (RFC 9003), at most 255 octets",
+    ),
+});
