@@ -205,4 +205,72 @@ export class NeighborCache {
   *entries(): Generator<Neighbor> {
     for (const bucket of this.buckets.values()) yield* bucket;
   }
+
+  /** Every entry as plain data (deadlines absolute, packets waiting copied), for migration. */
+  export(): NeighborRecord[] {
+    const out: NeighborRecord[] = [];
+    for (const n of this.entries()) {
+      out.push({
+        address: Array.from(n.address),
+        mac: n.mac,
+        state: n.state,
+        deadline: n.deadline,
+        probes: n.probes,
+        pending: n.pending.map((p) => p.slice()),
+      });
+    }
+    return out;
+  }
+
+  /**
+   * Replaces the content with exported entries, deadlines moved by `shift`.
+   * Checks all of them first: throws RangeError (and changes nothing) on a
+   * malformed entry, a duplicate or more than MAX_ENTRIES.
+   */
+  import(entries: readonly NeighborRecord[], shift = 0): void {
+    if (entries.length > MAX_ENTRIES)
+      throw new RangeError(`${entries.length} neighbours, at most ${MAX_ENTRIES}`);
+    const seen = new Set<string>();
+    for (const e of entries) {
+      const key = e.address.join(",");
+      if (
+        e.address.length !== this.words ||
+        !e.address.every((w) => Number.isInteger(w) && w >= 0 && w <= 0xffffffff)
+      )
+        throw new RangeError(`neighbour address ${key}: needs ${this.words} 32-bit words`);
+      if (seen.has(key)) throw new RangeError(`neighbour ${key} given twice`);
+      seen.add(key);
+      if (!Number.isInteger(e.mac) || e.mac < 0 || e.mac >= 2 ** 48)
+        throw new RangeError(`neighbour ${key}: MAC ${e.mac} out of range`);
+      if (e.state !== 0 && e.state !== 1 && e.state !== 2)
+        throw new RangeError(`neighbour ${key}: unknown state ${e.state}`);
+      if (typeof e.deadline !== "number" || Number.isNaN(e.deadline))
+        throw new RangeError(`neighbour ${key}: deadline is not a number`);
+      if (!Number.isInteger(e.probes) || e.probes < 0 || e.probes > MAX_PROBES)
+        throw new RangeError(`neighbour ${key}: ${e.probes} probes`);
+      if (e.pending.length > PENDING_MAX || !e.pending.every((p) => p instanceof Uint8Array))
+        throw new RangeError(`neighbour ${key}: bad packets waiting`);
+    }
+    this.buckets.clear();
+    this.count = 0;
+    for (const e of entries) {
+      const n = this.getOrCreate(e.address, 0, 0);
+      if (!n) throw new RangeError("neighbour cache full");
+      n.mac = e.mac;
+      n.state = e.state;
+      n.deadline = e.deadline + shift;
+      n.probes = e.probes;
+      n.pending = e.pending.map((p) => p.slice());
+    }
+  }
+}
+
+/** One neighbour as plain data (`NeighborCache.export`). */
+export interface NeighborRecord {
+  address: number[];
+  mac: number;
+  state: NeighborState;
+  deadline: number;
+  probes: number;
+  pending: Uint8Array[];
 }

@@ -9,23 +9,41 @@
  * the host stack) and a connected route for its subnet. A static route
  * through a gateway takes the interface whose subnet holds the gateway;
  * one whose gateway no subnet holds stays inactive, listed with its reason.
+ *
+ * Migration (router/migrate/) needs three hooks here. A router can be built
+ * on a FIB and adjacency table loaded from a data-plane image (`restore`),
+ * its adjacencies pinned until the routes are added again. Its control
+ * plane can be frozen: BGP and TCP timers stop, TCP segments for the router
+ * are kept whole by the host stack, the data plane and ARP/ND keep running;
+ * `thaw` feeds the kept segments to TCP and resumes. And a fresh router
+ * takes over an exported control plane (`importControlPlane`): its TCP
+ * stack and BGP speaker, with the learned routes installed again.
+ *
+ * Control plane states and their transitions: held → running (start),
+ * held|running → frozen (freeze), frozen → held|running (thaw, back to the
+ * state it left), held|running|frozen → stopped (shutdown).
  */
 import { randomBytes } from "node:crypto";
 import { Fib } from "../fib/fib.ts";
 import { mask4, mask6Word } from "../fib/prefix.ts";
+import type { Family } from "../fib/types.ts";
 import { AdjacencyKind, type AdjacencySpec, AdjacencyTable } from "./adjacency.ts";
 import type { PacketArena, PacketBatch } from "./batch.ts";
 import { type BgpLogEvent, BgpSpeaker } from "./bgp/speaker.ts";
+import type { SpeakerState } from "./bgp/state.ts";
+import type { BgpTransport } from "./bgp/transport.ts";
 import { parseRouterConfig, type RouterConfig, type StaticRoute } from "./config.ts";
-import { InterfaceCounters } from "./counters.ts";
+import { DROP_REASON_NAMES, InterfaceCounters } from "./counters.ts";
 import { DataPlane } from "./dataplane.ts";
 import { HostStack } from "./host.ts";
 import { RouterInterface } from "./interface.ts";
+import { keptSegment } from "./migrate/kept.ts";
 import type { NeighborActions } from "./neighbors.ts";
 import { holds, NextHops } from "./nexthops.ts";
 import type { PortInterface, RouterPort, TransmitFn } from "./port.ts";
 import { DISTANCE, Rib } from "./rib.ts";
 import { TcpStack } from "./tcp/stack.ts";
+import type { TcpStackOptions } from "./tcp/types.ts";
 
 export interface VirtualRouterOptions {
   /** Where the router's output batches live (shared with the hypervisor's links). */
@@ -38,16 +56,38 @@ export interface VirtualRouterOptions {
    * router has committed). Default: it starts on the first poll.
    */
   holdControlPlane?: boolean;
+  /**
+   * The configuration as plain input (what `parseRouterConfig` accepted), kept
+   * so that the router can be rebuilt elsewhere; `create` records it itself.
+   */
+  configInput?: unknown;
+  /**
+   * Build on this FIB and adjacency table (loaded from a migrated data-plane
+   * image) instead of empty ones; the table's pinned entries are unpinned
+   * once the router's own routes are in (see `importControlPlane`).
+   */
+  restore?: { fib: Fib; adjacencies: AdjacencyTable };
 }
 
-/** Where a router's control plane is: not started yet, running, or stopped for good. */
-export type ControlPlaneState = "held" | "running" | "stopped";
+/**
+ * Where a router's control plane is: not started yet, running, frozen for a
+ * migration (data plane running), or stopped for good.
+ */
+export type ControlPlaneState = "held" | "running" | "frozen" | "stopped";
+
+/** What `importControlPlane` takes: the two exports, taken at the same `now` on the source. */
+export interface ControlPlaneImport {
+  tcp: unknown;
+  bgp: SpeakerState | undefined;
+}
 
 export class VirtualRouter implements RouterPort {
   readonly name: string;
   readonly config: RouterConfig;
-  readonly fib = new Fib();
-  readonly adjacencies = new AdjacencyTable();
+  readonly fib: Fib;
+  readonly adjacencies: AdjacencyTable;
+  /** The configuration as input data, when known (see `VirtualRouterOptions.configInput`). */
+  readonly configInput: unknown;
   readonly rib: Rib;
   readonly ifaces: RouterInterface[];
   /** Static routes not installed, and why. */
@@ -56,8 +96,8 @@ export class VirtualRouter implements RouterPort {
   readonly activeStatics: StaticRoute[] = [];
   /** Next-hop resolution through connected and static routes, for the control plane. */
   readonly nextHops: NextHops;
-  /** The router's own TCP (router/tcp/): its BGP sessions run over it. */
-  readonly tcp: TcpStack;
+  private tcpStack: TcpStack;
+  private readonly tcpOptions: TcpStackOptions;
   /** The router's BGP speaker (router/bgp/), when its config has a `bgp` section. */
   readonly bgp: BgpSpeaker | undefined;
   /** Where the speaker's events go (the daemon logs them); default: nowhere. */
@@ -71,6 +111,8 @@ export class VirtualRouter implements RouterPort {
   /** Inside receive or poll: output goes out when the call ends, no wake needed. */
   private busy = 0;
   private control: ControlPlaneState;
+  /** The state a freeze left, to go back to at thaw. */
+  private beforeFreeze: ControlPlaneState = "running";
 
   /** Checks a configuration and builds the router, or returns every problem found. */
   static create(
@@ -79,12 +121,21 @@ export class VirtualRouter implements RouterPort {
   ): { ok: true; router: VirtualRouter } | { ok: false; errors: string[] } {
     const parsed = parseRouterConfig(input);
     if (!parsed.ok) return parsed;
-    return { ok: true, router: new VirtualRouter(parsed.config, options) };
+    return {
+      ok: true,
+      router: new VirtualRouter(parsed.config, {
+        ...options,
+        configInput: options.configInput ?? structuredClone(input),
+      }),
+    };
   }
 
   constructor(config: RouterConfig, options: VirtualRouterOptions) {
     this.name = config.name;
     this.config = config;
+    this.configInput = options.configInput;
+    this.fib = options.restore?.fib ?? new Fib();
+    this.adjacencies = options.restore?.adjacencies ?? new AdjacencyTable();
     this.arena = options.arena;
     this.control = options.holdControlPlane ? "held" : "running";
     const batchSize = options.batchSize ?? 256;
@@ -101,12 +152,13 @@ export class VirtualRouter implements RouterPort {
       options.arena.batch(5),
     );
     this.host.dataPlane = this.dataPlane;
-    this.tcp = new TcpStack({
+    this.tcpOptions = {
       secret: randomBytes(32),
       emit: (out) => this.host.sendTcp(out),
       wake: () => this.wake(),
-    });
-    this.host.tcp = this.tcp;
+    };
+    this.tcpStack = new TcpStack(this.tcpOptions);
+    this.host.tcp = this.tcpStack;
     // Segments sent from outside receive and poll (an API call that makes BGP
     // connect or send) wait in an output batch: have the router polled soon.
     this.host.onStrayOutput = () => {
@@ -116,6 +168,11 @@ export class VirtualRouter implements RouterPort {
     for (const ifc of this.ifaces) this.addInterfaceRoutes(ifc);
     for (const route of config.staticRoutes) this.addStatic(route);
     const nh = this.nextHops;
+    // The speaker reaches TCP through the router, so that an imported stack replaces the first.
+    const transport: BgpTransport = {
+      listen: (o) => this.tcpStack.listen(o),
+      connect: (local, remote, o, now) => this.tcpStack.connect(local, remote, o, now),
+    };
     this.bgp = config.bgp
       ? new BgpSpeaker(
           config.bgp,
@@ -131,10 +188,15 @@ export class VirtualRouter implements RouterPort {
             localRoutes: () => nh.localRoutes(),
             mssFor: (family, remote) => nh.mssFor(family, remote),
           },
-          this.tcp,
+          transport,
           { log: (e) => this.onBgpEvent(e) },
         )
       : undefined;
+  }
+
+  /** The router's own TCP (router/tcp/): its BGP sessions run over it. */
+  get tcp(): TcpStack {
+    return this.tcpStack;
   }
 
   interfaces(): readonly PortInterface[] {
@@ -194,11 +256,13 @@ export class VirtualRouter implements RouterPort {
 
   private pollAll(now: number): number {
     let next = Number.POSITIVE_INFINITY;
-    if (this.bgp && !this.closed && this.control !== "held") {
-      if (this.control === "running" && !this.bgp.started) this.bgp.start(now);
-      next = this.bgp.poll(now);
+    if (this.control !== "frozen") {
+      if (this.bgp && !this.closed && this.control !== "held") {
+        if (this.control === "running" && !this.bgp.started) this.bgp.start(now);
+        next = this.bgp.poll(now);
+      }
+      next = Math.min(next, this.tcpStack.poll(now));
     }
-    next = Math.min(next, this.tcp.poll(now));
     for (const ifc of this.ifaces) {
       if (ifc.layer !== "l2") continue;
       next = Math.min(next, ifc.arp.poll(now, this.neighborActions(ifc, 4, now)));
@@ -225,12 +289,168 @@ export class VirtualRouter implements RouterPort {
     this.host.now = now;
     this.busy++;
     try {
-      if (this.control === "running") this.bgp?.stop(now, message);
+      if (this.control === "frozen") this.resumeKept(now);
+      if (
+        this.control === "running" ||
+        (this.control === "frozen" && this.beforeFreeze === "running")
+      )
+        this.bgp?.stop(now, message);
       this.control = "stopped";
-      this.tcp.poll(now);
+      this.tcpStack.poll(now);
       this.dataPlane.flushAll();
     } finally {
       this.busy--;
+    }
+  }
+
+  // ---- migration hooks ---------------------------------------------------------
+
+  /**
+   * Freezes the control plane at `now`: BGP and TCP run no timer and take no
+   * input; TCP segments for the router are kept whole (`takeKept`); the data
+   * plane, ARP and ND keep running. Throws unless held or running.
+   */
+  freeze(now: number): void {
+    if (this.control !== "held" && this.control !== "running")
+      throw new Error(`router ${this.name}: cannot freeze a control plane that is ${this.control}`);
+    this.host.now = now;
+    this.beforeFreeze = this.control;
+    this.control = "frozen";
+    this.host.frozen = [];
+  }
+
+  /** While frozen: the segments kept so far (whole IP packets), which the router forgets. */
+  takeKept(): Uint8Array[] {
+    const kept = this.host.frozen ?? [];
+    if (this.host.frozen) this.host.frozen = [];
+    return kept;
+  }
+
+  /**
+   * Resumes a frozen control plane at `now`: the kept segments go to TCP in
+   * their order of arrival, then the timers run again (those that fell due
+   * meanwhile fire at the next poll). `handedOver`: segments `takeKept`
+   * gave away (to a migration that rolled back), fed first. Throws unless frozen.
+   */
+  thaw(now: number, handedOver: readonly Uint8Array[] = []): void {
+    if (this.control !== "frozen")
+      throw new Error(`router ${this.name}: cannot thaw a control plane that is ${this.control}`);
+    this.host.now = now;
+    this.busy++;
+    try {
+      this.host.frozen?.unshift(...handedOver);
+      this.resumeKept(now);
+      this.control = this.beforeFreeze;
+      this.dataPlane.flushAll();
+    } finally {
+      this.busy--;
+    }
+    this.wake();
+  }
+
+  /**
+   * Feeds TCP segments handed over by a migration (whole IP packets) to the
+   * router's TCP stack, or keeps them while frozen. Answers how many were
+   * not TCP segments (dropped).
+   */
+  inputSegments(packets: readonly Uint8Array[], now: number): number {
+    if (this.host.frozen) {
+      this.host.frozen.push(...packets);
+      return 0;
+    }
+    let bad = 0;
+    this.host.now = now;
+    this.busy++;
+    try {
+      for (const p of packets) {
+        const seg = keptSegment(p);
+        if ("error" in seg) bad++;
+        else this.tcpStack.input(seg.family, seg.src, seg.dst, p, seg.offset, seg.length, now);
+      }
+      this.dataPlane.flushAll();
+    } finally {
+      this.busy--;
+    }
+    if (packets.length > 0) this.wake();
+    return bad;
+  }
+
+  private resumeKept(now: number): void {
+    const kept = this.host.frozen ?? [];
+    this.host.frozen = undefined;
+    this.inputSegments(kept, now);
+  }
+
+  /**
+   * Takes over an exported control plane (a fresh router built with
+   * `restore`, its control plane held): the TCP stack is imported with its
+   * deadlines moved to `now`, the BGP speaker imported on the imported
+   * connections, its learned routes installed in the RIB (and so the FIB),
+   * and the adjacency table unpinned. Throws (TcpImportError, Error) on a
+   * state that does not fit this router; the router is then unusable.
+   */
+  importControlPlane(state: ControlPlaneImport, now: number): void {
+    if (this.control !== "held")
+      throw new Error(`router ${this.name}: imports a control plane only while held`);
+    const bgp = this.bgp;
+    if ((state.bgp === undefined) !== (bgp === undefined))
+      throw new Error(
+        `router ${this.name}: the BGP state ${bgp ? "is missing" : "is for a router without BGP"}`,
+      );
+    const neighbors = this.config.bgp?.neighbors ?? [];
+    const keyFor = (family: Family, remote: Uint32Array) => {
+      const n = neighbors.find(
+        (c) => c.family === family && c.address.every((w, i) => w === remote[i]),
+      );
+      return n?.password !== undefined ? new TextEncoder().encode(n.password) : undefined;
+    };
+    const user = bgp?.transportUser;
+    const stack = TcpStack.import(
+      state.tcp,
+      this.tcpOptions,
+      {
+        user: (id) => {
+          if (!user) throw new Error(`TCP connection ${id} has no application on this router`);
+          return user;
+        },
+        listener: (id) => {
+          if (!user) throw new Error(`TCP listener ${id} has no application on this router`);
+          const family = (
+            state.tcp as { listeners: { id: string; family: Family }[] }
+          ).listeners.find((l) => l.id === id)?.family;
+          return {
+            user,
+            md5KeyFor: (remote: Uint32Array) => (family ? keyFor(family, remote) : undefined),
+          };
+        },
+      },
+      now,
+    );
+    this.tcpStack = stack;
+    this.host.tcp = stack;
+    if (bgp && state.bgp) {
+      bgp.import(state.bgp, now, (id) => stack.connection(id));
+      bgp.reinstall(now);
+    }
+    this.adjacencies.unpin();
+  }
+
+  /** Sets each interface's counters from `counters()` output (interfaces by name). */
+  restoreCounters(data: Record<string, Record<string, unknown>>): void {
+    for (const ifc of this.ifaces) {
+      const c = data[ifc.name];
+      if (!c) continue;
+      const num = (v: unknown) => (typeof v === "number" && Number.isFinite(v) ? v : 0);
+      ifc.counters.rxPackets = num(c.rxPackets);
+      ifc.counters.rxBytes = num(c.rxBytes);
+      ifc.counters.txPackets = num(c.txPackets);
+      ifc.counters.txBytes = num(c.txBytes);
+      ifc.counters.icmpSuppressed = num(c.icmpSuppressed);
+      const drops = (c.drops ?? {}) as Record<string, unknown>;
+      ifc.counters.drops.fill(0);
+      DROP_REASON_NAMES.forEach((name, i) => {
+        ifc.counters.drops[i] = num(drops[name]);
+      });
     }
   }
 

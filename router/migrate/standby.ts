@@ -1,0 +1,377 @@
+/**
+ * The target side of a router's migration: a standby that loads the
+ * data-plane image and changes into a FIB and adjacency table of its own,
+ * keeps the latest control image and the final state, runs nothing, and at
+ * `activate` builds the live `VirtualRouter` on them (migration/host.ts's
+ * `StandbyRouter`, satisfied structurally).
+ *
+ * Every load checks everything before it changes anything: the frame
+ * (magic, version, kind, length, CRC), the seq it leads to, the adjacency
+ * table, that every FIB next hop names an adjacency, and the FIB part
+ * through `Fib.restore` / `Fib.applyJournal` (themselves all or nothing).
+ * Activation checks the final state against the configuration it carries
+ * (name, interfaces, MACs) before building; the router is built on the
+ * loaded FIB with its control plane held, takes the TCP and BGP state with
+ * deadlines moved by `now - sourceTime`, the neighbour tables and counters,
+ * is handed to the host (`place`), starts, and processes the segments the
+ * source kept.
+ */
+import { Fib } from "../../fib/fib.ts";
+import { decodeJournal } from "../../fib/journal.ts";
+import { decodeSnapshot } from "../../fib/snapshot.ts";
+import { NO_ROUTE } from "../../fib/types.ts";
+import { type AdjacencyEntry, AdjacencyTable } from "../adjacency.ts";
+import type { PacketArena } from "../batch.ts";
+import { parseRouterConfig } from "../config.ts";
+import { VirtualRouter } from "../router.ts";
+import { type ControlImage, decodeControl } from "./control.ts";
+import { decodeDataPlane } from "./dataplane.ts";
+import { ImageKind, openFrame } from "./frame.ts";
+import { decodeKept } from "./kept.ts";
+
+export type StandbyResult = { ok: true } | { ok: false; error: string };
+
+export interface StandbyOptions {
+  arena: PacketArena;
+  batchSize?: number;
+  /**
+   * Places the activated router on this host (binds its links, stores its
+   * configuration); its control plane starts right after. An error refuses
+   * the activation.
+   */
+  place(router: VirtualRouter, epoch: number): StandbyResult;
+}
+
+export class VirtualStandbyRouter {
+  private fib: Fib | undefined;
+  private adjacencies: AdjacencyTable | undefined;
+  private control: { image: ControlImage; version: number } | undefined;
+  private final: ControlImage | undefined;
+  private live: VirtualRouter | undefined;
+  private discarded = false;
+  /** The epoch the router was activated under. */
+  epoch: number | undefined;
+  /** FIB changes the rebuilt RIB made at activation (0 when the image matched the router's routes). */
+  activationFibChanges = 0;
+
+  constructor(
+    readonly name: string,
+    private readonly options: StandbyOptions,
+  ) {}
+
+  /** The live router, after `activate`. */
+  get router(): VirtualRouter | undefined {
+    return this.live;
+  }
+
+  get dataPlaneSeq(): number {
+    return this.fib?.seq ?? -1;
+  }
+
+  /** The control version loaded last (-1: none). */
+  get controlVersion(): number {
+    return this.control?.version ?? -1;
+  }
+
+  loadDataPlane(bytes: Uint8Array, seq: number): StandbyResult {
+    const bad = this.usable();
+    if (bad) return bad;
+    if (this.fib) return { ok: false, error: "a data-plane image was already loaded" };
+    const d = decodeDataPlane(bytes, ImageKind.DataPlaneImage);
+    if (!d.ok) return d;
+    if (d.seq !== seq)
+      return { ok: false, error: `data-plane image at seq ${d.seq}, ${seq} expected` };
+    const table = loadTable(d.adjacencies ?? []);
+    if (!table.ok) return table;
+    const snap = decodeSnapshot(d.fib);
+    if (!snap.ok) return snap;
+    for (const routes of [snap.routes4, snap.routes6]) {
+      for (let i = 0; i < routes.count; i++) {
+        if (!table.table.has(routes.nextHops[i]))
+          return {
+            ok: false,
+            error: `data-plane image: a route uses adjacency ${routes.nextHops[i]}, not in the table`,
+          };
+      }
+    }
+    const fib = new Fib();
+    const r = fib.restore(d.fib);
+    if (!r.ok) return r;
+    this.fib = fib;
+    this.adjacencies = table.table;
+    return { ok: true };
+  }
+
+  applyDataPlaneChanges(bytes: Uint8Array, seq: number): StandbyResult {
+    const bad = this.usable();
+    if (bad) return bad;
+    const fib = this.fib;
+    const current = this.adjacencies;
+    if (!fib || !current) return { ok: false, error: "data-plane changes before the image" };
+    const d = decodeDataPlane(bytes, ImageKind.DataPlaneChanges);
+    if (!d.ok) return d;
+    if (d.seq !== seq)
+      return { ok: false, error: `data-plane changes lead to seq ${d.seq}, ${seq} expected` };
+    let table = current;
+    if (d.adjacencies) {
+      const t = loadTable(d.adjacencies);
+      if (!t.ok) return t;
+      table = t.table;
+    }
+    const entries =
+      d.fib.length > 0
+        ? decodeJournal(d.fib)
+        : { ok: true as const, firstSeq: fib.seq + 1, entries: [] };
+    if (!entries.ok) return entries;
+    if (d.fib.length === 0 && seq !== fib.seq)
+      return {
+        ok: false,
+        error: `data-plane changes without FIB entries lead to seq ${seq}, the FIB is at ${fib.seq}`,
+      };
+    // After the changes, every route must name an adjacency of the (new) table.
+    const touched = new Map<string, number>();
+    for (const e of entries.entries) {
+      const hop = e.op === "insert" ? e.nextHop : NO_ROUTE;
+      if (hop !== NO_ROUTE && !table.has(hop))
+        return {
+          ok: false,
+          error: `data-plane changes: seq ${e.seq} uses adjacency ${hop}, not in the table`,
+        };
+      touched.set(`${e.family}:${e.prefix.join(",")}/${e.length}`, hop);
+    }
+    if (table !== current) {
+      const gone = new Set<number>();
+      for (const e of current.entries()) {
+        const now = table.has(e.index) ? table.spec(e.index) : undefined;
+        if (
+          !now ||
+          now.kind !== e.kind ||
+          now.ifIndex !== e.ifIndex ||
+          now.gateway.join() !== e.gateway.join()
+        )
+          gone.add(e.index);
+      }
+      if (gone.size > 0) {
+        let stale: string | undefined;
+        fib.forEach4((p, l, hop) => {
+          if (stale === undefined && gone.has(hop) && !touched.has(`4:${p}/${l}`))
+            stale = `${p}/${l}`;
+        });
+        fib.forEach6((p, l, hop) => {
+          if (
+            stale === undefined &&
+            gone.has(hop) &&
+            !touched.has(`6:${Array.from(p).join(",")}/${l}`)
+          )
+            stale = `${Array.from(p).join(",")}/${l}`;
+        });
+        if (stale !== undefined)
+          return {
+            ok: false,
+            error: `data-plane changes: route ${stale} keeps an adjacency the new table drops`,
+          };
+      }
+    }
+    if (d.fib.length > 0) {
+      const r = fib.applyJournal(d.fib);
+      if (!r.ok) return r;
+    }
+    this.adjacencies = table;
+    return { ok: true };
+  }
+
+  loadControl(bytes: Uint8Array, version: number): StandbyResult {
+    const bad = this.usable();
+    if (bad) return bad;
+    const d = decodeControl(bytes, ImageKind.ControlImage);
+    if (!d.ok) return d;
+    const checked = this.checkImage(d.image, d.version, version);
+    if (checked) return checked;
+    this.control = { image: d.image, version: d.version };
+    return { ok: true };
+  }
+
+  applyControlChanges(bytes: Uint8Array, version: number): StandbyResult {
+    const bad = this.usable();
+    if (bad) return bad;
+    if (!this.control) return { ok: false, error: "control changes before the control image" };
+    const f = openFrame(bytes, ImageKind.ControlChanges);
+    if (!f.ok) return f;
+    if (f.body.length === 0) {
+      if (f.seq !== version || version !== this.control.version)
+        return {
+          ok: false,
+          error: `empty control changes at ${f.seq}, standby at ${this.control.version}, ${version} expected`,
+        };
+      return { ok: true };
+    }
+    const d = decodeControl(bytes, ImageKind.ControlChanges);
+    if (!d.ok) return d;
+    if (d.version < this.control.version)
+      return {
+        ok: false,
+        error: `control changes lead back to ${d.version} from ${this.control.version}`,
+      };
+    const checked = this.checkImage(d.image, d.version, version);
+    if (checked) return checked;
+    this.control = { image: d.image, version: d.version };
+    return { ok: true };
+  }
+
+  stageFinal(bytes: Uint8Array): StandbyResult {
+    const bad = this.usable();
+    if (bad) return bad;
+    const d = decodeControl(bytes, ImageKind.FinalState);
+    if (!d.ok) return d;
+    const checked = this.checkImage(d.image, d.version, d.version);
+    if (checked) return checked;
+    for (const [i, p] of (d.image.kept ?? []).entries()) {
+      const one = decodeKept(encodeOne(p));
+      if (!one.ok) return { ok: false, error: `final state: kept segment ${i}: ${one.error}` };
+    }
+    this.final = d.image;
+    return { ok: true };
+  }
+
+  activate(epoch: number, now: number, sourceTime: number): StandbyResult {
+    const bad = this.usable();
+    if (bad) return bad;
+    const fib = this.fib;
+    const adjacencies = this.adjacencies;
+    const image = this.final;
+    if (!fib || !adjacencies) return { ok: false, error: "activate without a data-plane image" };
+    if (!image) return { ok: false, error: "activate without a final state" };
+    if (!Number.isFinite(now) || !Number.isFinite(sourceTime))
+      return { ok: false, error: "activate: clocks must be finite" };
+    const parsed = parseRouterConfig(image.config);
+    if (!parsed.ok)
+      return { ok: false, error: `final state: configuration: ${parsed.errors.join("; ")}` };
+    const config = parsed.config;
+    if (config.interfaces.length !== image.interfaces.length)
+      return { ok: false, error: "final state: interfaces do not match the configuration" };
+    for (const [i, ifc] of config.interfaces.entries()) {
+      const got = image.interfaces[i];
+      if (got.name !== ifc.name || got.mac !== ifc.mac)
+        return {
+          ok: false,
+          error: `final state: interface ${i} (${got.name}) does not match the configuration`,
+        };
+    }
+    if ((image.bgp === null) !== (config.bgp === undefined))
+      return { ok: false, error: "final state: BGP state and configuration disagree" };
+    const shift = now - sourceTime;
+    let router: VirtualRouter | undefined;
+    try {
+      const seqBefore = fib.seq;
+      router = new VirtualRouter(config, {
+        arena: this.options.arena,
+        batchSize: this.options.batchSize,
+        holdControlPlane: true,
+        configInput: image.config,
+        restore: { fib, adjacencies },
+      });
+      router.importControlPlane(
+        {
+          tcp: { ...(image.tcp as object), exportedAt: sourceTime },
+          bgp: image.bgp ? { ...image.bgp, exportedAt: sourceTime } : undefined,
+        },
+        now,
+      );
+      this.activationFibChanges = fib.seq - seqBefore;
+      for (const [i, ifc] of router.ifaces.entries()) {
+        ifc.arp.import(image.interfaces[i].arp, shift);
+        ifc.nd.import(image.interfaces[i].nd, shift);
+      }
+      router.restoreCounters(Object.fromEntries(image.interfaces.map((i) => [i.name, i.counters])));
+      const placed = this.options.place(router, epoch);
+      if (!placed.ok) {
+        router.close();
+        return placed;
+      }
+      router.startControlPlane();
+      router.inputSegments(image.kept ?? [], now);
+    } catch (e) {
+      router?.close();
+      return { ok: false, error: `activate: ${e instanceof Error ? e.message : String(e)}` };
+    }
+    this.live = router;
+    this.epoch = epoch;
+    this.final = undefined;
+    this.control = undefined;
+    return { ok: true };
+  }
+
+  injectLate(bytes: Uint8Array, now: number): StandbyResult {
+    if (!this.live) return { ok: false, error: "late segments before activation" };
+    const d = decodeKept(bytes);
+    if (!d.ok) return d;
+    this.live.inputSegments(d.packets, now);
+    return { ok: true };
+  }
+
+  discard(): void {
+    if (this.live) throw new Error("an activated router is not discarded");
+    this.discarded = true;
+    this.fib = undefined;
+    this.adjacencies = undefined;
+    this.control = undefined;
+    this.final = undefined;
+  }
+
+  private usable(): StandbyResult | undefined {
+    if (this.discarded) return { ok: false, error: "the standby was discarded" };
+    if (this.live) return { ok: false, error: "the router is already active" };
+    return undefined;
+  }
+
+  private checkImage(
+    image: ControlImage,
+    got: number,
+    expected: number,
+  ): StandbyResult | undefined {
+    if (got !== expected)
+      return { ok: false, error: `control state at version ${got}, ${expected} expected` };
+    if (image.name !== this.name)
+      return {
+        ok: false,
+        error: `control state of router ${image.name}, this standby is for ${this.name}`,
+      };
+    return undefined;
+  }
+}
+
+function loadTable(
+  entries: AdjacencyEntry[],
+): { ok: true; table: AdjacencyTable } | { ok: false; error: string } {
+  try {
+    return { ok: true, table: AdjacencyTable.load(entries) };
+  } catch (e) {
+    return { ok: false, error: `adjacency table: ${e instanceof Error ? e.message : String(e)}` };
+  }
+}
+
+function encodeOne(p: Uint8Array): Uint8Array {
+  const out = new Uint8Array(8 + p.length);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, 1);
+  view.setUint32(4, p.length);
+  out.set(p, 8);
+  return out;
+}
+
+/** Builds standbys for this host; `check` answers whether it takes a router (the hypervisor's arithmetic). */
+export class VirtualStandbyFactory<Req, Refusal> {
+  constructor(
+    private readonly options: StandbyOptions & {
+      check(name: string, req: Req): Refusal | undefined;
+    },
+  ) {}
+
+  check(name: string, req: Req): Refusal | undefined {
+    return this.options.check(name, req);
+  }
+
+  create(name: string, _req: Req): VirtualStandbyRouter {
+    return new VirtualStandbyRouter(name, this.options);
+  }
+}
