@@ -23,7 +23,7 @@
 import { decodeJournal, FibJournal, type JournalEntry } from "./journal.ts";
 import { Poptrie4, Poptrie6 } from "./poptrie.ts";
 import { checkNextHop, formatPrefix, RouteListBuilder } from "./prefix.ts";
-import { decodeSnapshot, encodeSnapshot } from "./snapshot.ts";
+import { type DecodedSnapshot, decodeSnapshot, encodeSnapshot } from "./snapshot.ts";
 import { type Lpm4, type Lpm6, type NextHop, NO_ROUTE, type RouteList } from "./types.ts";
 
 export interface FibOptions {
@@ -221,6 +221,14 @@ export class Fib {
     }
     const snap = decodeSnapshot(bytes);
     if (!snap.ok) return snap;
+    return this.restoreDecoded(snap);
+  }
+
+  /** As `restore`, from a snapshot the caller has already decoded (and checked further). */
+  restoreDecoded(snap: DecodedSnapshot): FibResult {
+    if (this.log) {
+      return { ok: false, error: "cannot restore a snapshot while the journal records changes" };
+    }
     let t4: Lpm4;
     let t6: Lpm6;
     try {

@@ -60,9 +60,15 @@ export const SNAPSHOT_HEADER_BYTES = 28;
 
 const TWO_32 = 2 ** 32;
 
-export type SnapshotResult =
-  | { ok: true; seq: number; routes4: RouteList; routes6: RouteList }
-  | { ok: false; error: string };
+/** A snapshot decoded and checked: what `Fib.restoreDecoded` loads. */
+export interface DecodedSnapshot {
+  ok: true;
+  seq: number;
+  routes4: RouteList;
+  routes6: RouteList;
+}
+
+export type SnapshotResult = DecodedSnapshot | { ok: false; error: string };
 
 // ---- helpers shared with journal.ts ----
 

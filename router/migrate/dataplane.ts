@@ -15,7 +15,7 @@
  * `changes` counter moved), not a record of its own.
  */
 import { decodeJournal } from "../../fib/journal.ts";
-import { decodeSnapshot } from "../../fib/snapshot.ts";
+import { type DecodedSnapshot, decodeSnapshot } from "../../fib/snapshot.ts";
 import type { AdjacencyEntry } from "../adjacency.ts";
 import { ImageKind, openFrame, sealFrame } from "./frame.ts";
 
@@ -66,6 +66,8 @@ export type DecodedDataPlane =
       adjacencies: AdjacencyEntry[] | undefined;
       /** The FIB snapshot or journal bytes (empty: no FIB change). */
       fib: Uint8Array;
+      /** An image's FIB snapshot, decoded and checked once here. */
+      snapshot?: DecodedSnapshot;
     }
   | { ok: false; error: string };
 
@@ -106,6 +108,7 @@ export function decodeDataPlane(bytes: Uint8Array, kind: ImageKind): DecodedData
     }
   }
   const fib = body.subarray(at);
+  let snapshot: DecodedSnapshot | undefined;
   if (kind === ImageKind.DataPlaneImage) {
     const snap = decodeSnapshot(fib);
     if (!snap.ok) return snap;
@@ -114,6 +117,7 @@ export function decodeDataPlane(bytes: Uint8Array, kind: ImageKind): DecodedData
         ok: false,
         error: `data-plane image: frame seq ${f.seq}, FIB snapshot seq ${snap.seq}`,
       };
+    snapshot = snap;
   } else if (fib.length > 0) {
     const j = decodeJournal(fib);
     if (!j.ok) return j;
@@ -124,5 +128,5 @@ export function decodeDataPlane(bytes: Uint8Array, kind: ImageKind): DecodedData
         error: `data-plane changes: frame seq ${f.seq}, journal ends at ${last}`,
       };
   }
-  return { ok: true, seq: f.seq, adjacencies, fib };
+  return { ok: true, seq: f.seq, adjacencies, fib, snapshot };
 }

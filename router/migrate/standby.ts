@@ -18,7 +18,6 @@
  */
 import { Fib } from "../../fib/fib.ts";
 import { decodeJournal } from "../../fib/journal.ts";
-import { decodeSnapshot } from "../../fib/snapshot.ts";
 import { NO_ROUTE } from "../../fib/types.ts";
 import { type AdjacencyEntry, AdjacencyTable } from "../adjacency.ts";
 import type { PacketArena } from "../batch.ts";
@@ -83,8 +82,8 @@ export class VirtualStandbyRouter {
       return { ok: false, error: `data-plane image at seq ${d.seq}, ${seq} expected` };
     const table = loadTable(d.adjacencies ?? []);
     if (!table.ok) return table;
-    const snap = decodeSnapshot(d.fib);
-    if (!snap.ok) return snap;
+    const snap = d.snapshot;
+    if (!snap) return { ok: false, error: "data-plane image: no FIB snapshot" };
     for (const routes of [snap.routes4, snap.routes6]) {
       for (let i = 0; i < routes.count; i++) {
         if (!table.table.has(routes.nextHops[i]))
@@ -95,7 +94,7 @@ export class VirtualStandbyRouter {
       }
     }
     const fib = new Fib();
-    const r = fib.restore(d.fib);
+    const r = fib.restoreDecoded(snap);
     if (!r.ok) return r;
     this.fib = fib;
     this.adjacencies = table.table;
