@@ -11,6 +11,7 @@
  */
 import { Command, CommanderError } from "commander";
 import { VERSION } from "../vroomd/version.ts";
+import { registerLabCommand } from "./lab.ts";
 import { registerReplayCommand } from "./replay.ts";
 import { registerSnapshotCommand } from "./snapshot.ts";
 
@@ -55,6 +56,7 @@ export function buildProgram(cli: Cli): Command {
     });
   registerReplayCommand(program, cli);
   registerSnapshotCommand(program, cli);
+  registerLabCommand(program, cli);
   // Every command exits through the same override and prints through the same output.
   const override = (cmd: Command) => {
     cmd.exitOverride().configureOutput(program.configureOutput());

@@ -1,0 +1,246 @@
+/**
+ * The reference experiment as a list of phases run in order over one
+ * `ReferenceLab`: build, converge, traffic, [migrate VR1 pr1→pr2, re-home
+ * the neighbours' vxlan ends to pr2, migrate back, re-home back], measure,
+ * draw, clean. Each phase is timed (epoch ms); those that overlap the
+ * traffic are shaded in the figure.
+ *
+ * The move itself goes through a `Migrator` (the hypervisors' migration
+ * API, or anything else that moves a router and says what it cost);
+ * without one (`migrate: false`) the run is the undisturbed baseline: the
+ * same traffic and measurements, VR1 left where it is, and the migration
+ * figures null. The lab is always cleaned up, whether a phase failed or
+ * not; a failure names the phase it happened in.
+ */
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { BirdProtocol } from "../peers/bird.ts";
+import { writeFigure } from "./figure.ts";
+import {
+  combine,
+  type LabResult,
+  type MigrationSummary,
+  type PhaseTiming,
+  sessionChecks,
+  summarizePings,
+  summarizeStream,
+} from "./measure.ts";
+import { LabError } from "./netlab.ts";
+import { NEIGHBOURS, type ReferenceLab, UNDERLAY, VR1 } from "./reference.ts";
+import { type RehomeReport, rehome } from "./rehome.ts";
+import {
+  type PingLog,
+  type PingRun,
+  type StreamLog,
+  type StreamRun,
+  startPings,
+  startStream,
+} from "./traffic.ts";
+
+/** Moves a router between hypervisors and reports what it cost. */
+export interface Migrator {
+  migrate(router: string, from: string, to: string): Promise<MigrationSummary>;
+}
+
+export interface ExperimentOptions {
+  /** How long the traffic runs (s). */
+  seconds: number;
+  /** Where the figure and the JSON go. */
+  outDir: string;
+  /** Moves VR1 there and back; undefined: the baseline, VR1 stays on pr1. */
+  migrator?: Migrator;
+  /** Ping interval (ms, default 1) and stream rate (packets/s, default 10,000). */
+  pingIntervalMs?: number;
+  streamRate?: number;
+  log?: (line: string) => void;
+}
+
+/** What the phases share while the run goes on. */
+export interface RunState {
+  readonly lab: ReferenceLab;
+  readonly options: ExperimentOptions;
+  t0Ms: number;
+  convergeMs: number;
+  bgpBefore?: Record<string, BirdProtocol>;
+  pings?: PingRun;
+  stream?: StreamRun;
+  pingLog?: PingLog;
+  streamLog?: StreamLog;
+  migrations: MigrationSummary[];
+  rehomes: RehomeReport[];
+  timings: PhaseTiming[];
+  result?: LabResult;
+}
+
+export interface Phase {
+  name: string;
+  /** Whether the figure shades it (it happens while traffic flows and may disturb it). */
+  shaded: boolean;
+  run(s: RunState): Promise<void>;
+}
+
+/** Waits until epoch time `atMs`. */
+const until = (atMs: number) =>
+  new Promise<void>((r) => setTimeout(r, Math.max(0, atMs - Date.now())));
+
+/** Points every neighbour's vxlan end from `from` to `to` (one link at a time). */
+async function rehomeAll(s: RunState, from: string, to: string): Promise<void> {
+  for (const n of NEIGHBOURS) {
+    s.rehomes.push(await rehome(s.lab.ns[n.role], n.device, from, to));
+  }
+}
+
+function migratePhase(from: "pr1" | "pr2", to: "pr1" | "pr2", atFraction: number): Phase[] {
+  return [
+    {
+      name: `hold until ${Math.round(atFraction * 100)}%`,
+      shaded: false,
+      run: (s) => until(s.t0Ms + atFraction * s.options.seconds * 1000),
+    },
+    {
+      name: `migrate ${from}→${to}`,
+      shaded: true,
+      run: async (s) => {
+        const m = s.options.migrator;
+        if (m === undefined) throw new LabError("no migrator");
+        s.migrations.push(await m.migrate(VR1.name, from, to));
+      },
+    },
+    {
+      name: `re-home to ${to}`,
+      shaded: true,
+      run: (s) => rehomeAll(s, UNDERLAY[from], UNDERLAY[to]),
+    },
+  ];
+}
+
+/** The run's phases, in order. */
+export function experimentPhases(migrate: boolean): Phase[] {
+  const phases: Phase[] = [
+    { name: "build", shaded: false, run: (s) => s.lab.build() },
+    {
+      name: "converge",
+      shaded: false,
+      run: async (s) => {
+        s.convergeMs = await s.lab.converge();
+        s.bgpBefore = await s.lab.sessions();
+      },
+    },
+    {
+      name: "traffic",
+      shaded: false,
+      run: async (s) => {
+        const [a, b] = NEIGHBOURS;
+        s.t0Ms = Date.now();
+        s.stream = await startStream(s.lab, {
+          from: a.role,
+          to: b.role,
+          destination: b.loopback,
+          seconds: s.options.seconds,
+          rate: s.options.streamRate,
+        });
+        s.pings = startPings(s.lab, {
+          from: a.role,
+          source: a.loopback,
+          destination: b.loopback,
+          seconds: s.options.seconds,
+          intervalMs: s.options.pingIntervalMs,
+        });
+      },
+    },
+  ];
+  if (migrate) phases.push(...migratePhase("pr1", "pr2", 0.25), ...migratePhase("pr2", "pr1", 0.6));
+  phases.push(
+    {
+      name: "measure",
+      shaded: false,
+      run: async (s) => {
+        if (s.pings === undefined || s.stream === undefined) throw new LabError("no traffic ran");
+        [s.pingLog, s.streamLog] = await Promise.all([s.pings.done, s.stream.done]);
+      },
+    },
+    {
+      name: "draw",
+      shaded: false,
+      run: async (s) => {
+        const pings = summarizePings(s.pingLog!);
+        const stream = summarizeStream(s.streamLog!);
+        const bgp = sessionChecks(s.bgpBefore ?? {}, await s.lab.sessions());
+        const head = combine(pings, stream, bgp, migrate ? s.migrations : null);
+        const interval = s.options.pingIntervalMs ?? 1;
+        const first = s.pingLog!.samples[0];
+        // Send time of a lost ping, from the first reply's send time and the interval.
+        const origin =
+          first === undefined ? s.t0Ms : first.atMs - first.rttMs - (first.seq - 1) * interval;
+        mkdirSync(s.options.outDir, { recursive: true });
+        const fig = writeFigure(s.options.outDir, "rtt", {
+          title: `VR1 ${migrate ? "moved pr1 → pr2 → pr1" : "not moved (baseline)"}: RTT of 1 ms pings nr1 → nr2`,
+          subtitle:
+            `lost ${head.lost} (pings ${pings.lost}/${pings.sent}, stream ${stream.lost}/${stream.sent}), ` +
+            `largest gap ${head.maxGapMs.toFixed(2)} ms, BGP resets ${head.bgpSessionResets}`,
+          t0Ms: s.t0Ms,
+          seconds: s.options.seconds,
+          samples: s.pingLog!.samples,
+          lostAtMs: pings.lostSeqs.map((q) => origin + (q - 1) * interval),
+          phases: s.timings.filter((t) => phases.find((p) => p.name === t.name)?.shaded),
+        });
+        s.result = {
+          ...head,
+          figure: fig.png,
+          svg: fig.svg,
+          seconds: s.options.seconds,
+          convergeMs: s.convergeMs,
+          pings,
+          stream,
+          bgp,
+          migrations: s.migrations,
+          phases: s.timings,
+        };
+      },
+    },
+  );
+  return phases;
+}
+
+/**
+ * Runs every phase over `lab`, then cleans it up (also after a failure);
+ * writes `<outDir>/lab.json` and answers the result.
+ */
+export async function runExperiment(lab: ReferenceLab, o: ExperimentOptions): Promise<LabResult> {
+  const s: RunState = {
+    lab,
+    options: o,
+    t0Ms: Date.now(),
+    convergeMs: 0,
+    migrations: [],
+    rehomes: [],
+    timings: [],
+  };
+  const phases = experimentPhases(o.migrator !== undefined);
+  try {
+    for (const p of phases) {
+      o.log?.(`phase ${p.name}`);
+      const startMs = Date.now();
+      try {
+        await p.run(s);
+      } catch (e) {
+        throw new LabError(`${p.name}: ${e instanceof Error ? e.message : String(e)}`);
+      }
+      s.timings.push({ name: p.name, startMs, endMs: Date.now() });
+    }
+  } finally {
+    // On a failure the traffic's results are not wanted; stop it and let it end quietly.
+    s.pings?.done.catch(() => undefined);
+    s.stream?.done.catch(() => undefined);
+    s.pings?.stop();
+    s.stream?.stop();
+    const startMs = Date.now();
+    const problems = lab.cleanup();
+    s.timings.push({ name: "clean", startMs, endMs: Date.now() });
+    if (problems.length > 0) o.log?.(`clean-up problems: ${problems.join("; ")}`);
+  }
+  const result = s.result!;
+  result.phases = s.timings;
+  writeFileSync(join(o.outDir, "lab.json"), `${JSON.stringify(result, null, 2)}\n`);
+  return result;
+}

@@ -1,0 +1,422 @@
+/**
+ * The reference experiment's topology (DESIGN.md, "The reference
+ * experiment"; the VROOM paper, section 4) built from network namespaces:
+ *
+ *   nr1 ──┐                ┌── pr1  vroomd, VR1 (AS 65001)
+ *         ├── ul (bridge) ─┤
+ *   nr2 ──┘                └── pr2  vroomd, ready to receive VR1
+ *
+ * `ul` holds the underlay: one Linux bridge, a veth leg to each of the
+ * other four namespaces, all in 198.18.0.0/24 (pr1 .1 and .101, pr2 .2,
+ * nr1 .11, nr2 .12). nr1 and nr2 are plain Linux hosts: a kernel `vxlan`
+ * device (RFC 7348, VNIs 101 and 102, no learning, its all-zero fdb entry
+ * pointed at pr1) carries their link to VR1, and BIRD 2 on each peers in
+ * eBGP with VR1 over it (AS 65011 and 65012, BIRD passive) and originates
+ * the prefix of its loopback (198.19.1.0/24, 198.19.2.0/24). BIRD installs
+ * what it learns in its kernel with the loopback address as preferred
+ * source, so nr1 reaches nr2's loopback only through the route VR1
+ * advertised, and the replies come back the same way.
+ *
+ * Each vroomd runs from a generated YAML file in the run's directory with
+ * its own state directory and API socket. The kernel vxlan devices have tx
+ * checksum offload turned off: a kernel vxlan sending over veth to a
+ * userspace VTEP would otherwise leave inner checksums partial.
+ *
+ * Everything made here goes through one `Lab` (tools/lab/netlab.ts, tag
+ * `vlb`); `ReferenceLab.cleanup` stops BIRD, vroomd and every other process
+ * still inside the lab's namespaces (by pid), then deletes the namespaces.
+ * It is synchronous and never throws, so signal handlers can call it.
+ */
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { BirdPeer, type BirdProtocol, birdConfig } from "../peers/bird.ts";
+import { Daemon, runCommand, waitFor } from "../peers/process.ts";
+import { Lab, LabError, run, sweepStale } from "./netlab.ts";
+
+/** The lab's namespace and device tag (netlab naming: `vlb-<pid>-<role>`). */
+export const LAB_TAG = "vlb";
+
+/** The roles of the lab's namespaces. */
+export type Role = "ul" | "nr1" | "nr2" | "pr1" | "pr2";
+
+/** Underlay addresses (198.18.0.0/24) of each end. */
+export const UNDERLAY = {
+  pr1: "198.18.0.1",
+  /** pr1's second underlay address: a destination to re-home to without moving VR1. */
+  pr1Alt: "198.18.0.101",
+  pr2: "198.18.0.2",
+  nr1: "198.18.0.11",
+  nr2: "198.18.0.12",
+} as const;
+
+/** The VXLAN UDP port of every VTEP in the lab (each namespace has its own ports). */
+export const VXLAN_PORT = 4789;
+
+/** One neighbour of VR1: its namespace, link, BGP identity and originated prefix. */
+export interface Neighbour {
+  role: "nr1" | "nr2";
+  vni: number;
+  /** The kernel vxlan device inside the neighbour's namespace. */
+  device: string;
+  /** The neighbour's and VR1's addresses on their shared link. */
+  address: string;
+  routerAddress: string;
+  address6: string;
+  routerAddress6: string;
+  as: number;
+  /** Its loopback address and the prefix BIRD originates for it. */
+  loopback: string;
+  prefix: string;
+  /** BIRD's protocol name for the session with VR1. */
+  protocol: string;
+}
+
+export const VR1 = { name: "vr1", as: 65001, routerId: "198.18.255.1" } as const;
+
+export const NEIGHBOURS: readonly Neighbour[] = [
+  {
+    role: "nr1",
+    vni: 101,
+    device: "vx0",
+    address: "198.18.1.2",
+    routerAddress: "198.18.1.1",
+    address6: "2001:db8:1::2",
+    routerAddress6: "2001:db8:1::1",
+    as: 65011,
+    loopback: "198.19.1.1",
+    prefix: "198.19.1.0/24",
+    protocol: "vr1",
+  },
+  {
+    role: "nr2",
+    vni: 102,
+    device: "vx0",
+    address: "198.18.2.2",
+    routerAddress: "198.18.2.1",
+    address6: "2001:db8:2::2",
+    routerAddress6: "2001:db8:2::1",
+    as: 65012,
+    loopback: "198.19.2.1",
+    prefix: "198.19.2.0/24",
+    protocol: "vr1",
+  },
+];
+
+/** MAC addresses of VR1's interfaces (fixed, so the neighbours' caches stay right after a move). */
+const ROUTER_MACS = ["02:00:5e:18:01:01", "02:00:5e:18:02:01"];
+
+/** vroomd's configuration for hypervisor `name`; with `withRouter`, VR1 and its two links. */
+export function vroomdConfig(name: "pr1" | "pr2", dir: string, withRouter: boolean): string {
+  const lines = [
+    "hypervisor:",
+    `  name: ${name}`,
+    `  stateDir: ${join(dir, "state")}`,
+    `  api: { socket: ${join(dir, "vroomd.sock")} }`,
+    "  log: { level: info, format: json }",
+    "vxlan:",
+    `  listen: "0.0.0.0:${VXLAN_PORT}"`,
+  ];
+  if (!withRouter) return `${lines.join("\n")}\n`;
+  lines.push("links:");
+  for (const n of NEIGHBOURS) {
+    lines.push(
+      `  - { name: vx${n.vni}, kind: vxlan, vni: ${n.vni}, remotes: ["${UNDERLAY[n.role]}"], remotePort: ${VXLAN_PORT} }`,
+    );
+  }
+  lines.push(
+    "routers:",
+    `  - name: ${VR1.name}`,
+    "    interfaces:",
+    ...NEIGHBOURS.map(
+      (n, i) =>
+        `      - { name: e${i + 1}, layer: l2, mtu: 1450, mac: "${ROUTER_MACS[i]}", addresses: ["${n.routerAddress}/24", "${n.routerAddress6}/64"], link: vx${n.vni} }`,
+    ),
+    "    bgp:",
+    `      asn: ${VR1.as}`,
+    `      routerId: ${VR1.routerId}`,
+    "      connectRetryTime: 1",
+    "      idleHoldTime: 1",
+    "      neighbors:",
+    ...NEIGHBOURS.map(
+      (n) =>
+        `        - { address: ${n.address}, asn: ${n.as}, families: [ipv4], import: accept, export: accept }`,
+    ),
+  );
+  return `${lines.join("\n")}\n`;
+}
+
+/** BIRD's configuration on neighbour `n`: passive eBGP with VR1, its loopback prefix, kernel export. */
+export function neighbourBirdConfig(n: Neighbour): string {
+  const base = birdConfig({
+    routerId: n.address,
+    as: n.as,
+    staticRoutes: [n.prefix],
+    neighbors: [
+      {
+        name: n.protocol,
+        address: n.routerAddress,
+        localAddress: n.address,
+        as: VR1.as,
+        passive: true,
+        channels: ["ipv4"],
+      },
+    ],
+  });
+  // Learned routes go to the kernel with the loopback as source address, so that traffic
+  // between the loopbacks needs nothing but the routes VR1 advertised.
+  return `${base}protocol kernel kernel4 {\n  ipv4 { export filter { krt_prefsrc = ${n.loopback}; accept; }; };\n}\n`;
+}
+
+/** A running hypervisor of the lab. */
+export interface Hypervisor {
+  role: "pr1" | "pr2";
+  ns: string;
+  dir: string;
+  socket: string;
+  daemon: Daemon;
+}
+
+export interface ReferenceLabOptions {
+  /** Where the run's configuration, state and peer sockets go (made if missing, removed by cleanup). */
+  dir: string;
+  /** The vroomd program (default: tools/bin/vroomd next to this file). */
+  vroomd?: string;
+  /** Progress lines. */
+  log?: (line: string) => void;
+  /** Namespace tag (default `vlb`; tests use `vit`): namespaces are `<tag>-<pid>-<role>`. */
+  tag?: string;
+}
+
+/** The vroomd program of this checkout. */
+export const VROOMD = join(import.meta.dirname, "..", "bin", "vroomd");
+
+export class ReferenceLab {
+  readonly lab: Lab;
+  readonly ns: Record<Role, string> = { ul: "", nr1: "", nr2: "", pr1: "", pr2: "" };
+  readonly hypervisors: Partial<Record<"pr1" | "pr2", Hypervisor>> = {};
+  readonly birds: Partial<Record<"nr1" | "nr2", BirdPeer>> = {};
+  #cleaned = false;
+
+  constructor(readonly options: ReferenceLabOptions) {
+    this.lab = new Lab(options.tag ?? LAB_TAG);
+  }
+
+  #log(line: string): void {
+    this.options.log?.(line);
+  }
+
+  /** Namespaces: the underlay bridge and a leg to each host, addresses, then the neighbours' vxlan. */
+  buildNetwork(): void {
+    mkdirSync(this.options.dir, { recursive: true });
+    for (const role of ["ul", "nr1", "nr2", "pr1", "pr2"] as const) {
+      this.ns[role] = this.lab.addNs(role);
+      // No duplicate address detection: IPv6 addresses work at once.
+      this.lab.sysctl(this.ns[role], "net.ipv6.conf.all.accept_dad", 0);
+      this.lab.sysctl(this.ns[role], "net.ipv6.conf.default.accept_dad", 0);
+    }
+    const ul = this.ns.ul;
+    this.lab.ip(ul, "link", "add", "br0", "type", "bridge");
+    this.lab.ip(ul, "link", "set", "br0", "up");
+    for (const role of ["nr1", "nr2", "pr1", "pr2"] as const) {
+      // Both ends are made inside their namespaces: nothing touches the root namespace.
+      this.lab.ip(
+        ul,
+        "link",
+        "add",
+        role,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "ul0",
+        "netns",
+        this.ns[role],
+      );
+      this.lab.ip(ul, "link", "set", role, "master", "br0", "up");
+      this.lab.ip(this.ns[role], "addr", "add", `${UNDERLAY[role]}/24`, "dev", "ul0");
+      this.lab.ip(this.ns[role], "link", "set", "ul0", "up");
+    }
+    this.lab.ip(this.ns.pr1, "addr", "add", `${UNDERLAY.pr1Alt}/24`, "dev", "ul0");
+    for (const n of NEIGHBOURS) {
+      const ns = this.ns[n.role];
+      this.lab.ip(
+        ns,
+        "link",
+        "add",
+        n.device,
+        "type",
+        "vxlan",
+        "id",
+        String(n.vni),
+        "local",
+        UNDERLAY[n.role],
+        "remote",
+        UNDERLAY.pr1,
+        "dstport",
+        String(VXLAN_PORT),
+        "nolearning",
+        "dev",
+        "ul0",
+      );
+      run("ip", ["netns", "exec", ns, "ethtool", "-K", n.device, "tx", "off"]);
+      this.lab.ip(ns, "addr", "add", `${n.address}/24`, "dev", n.device);
+      this.lab.ip(ns, "addr", "add", `${n.address6}/64`, "dev", n.device, "nodad");
+      this.lab.ip(ns, "link", "set", n.device, "up");
+      this.lab.ip(ns, "addr", "add", `${n.loopback}/24`, "dev", "lo");
+    }
+  }
+
+  /** Starts vroomd in pr1 (with VR1) and pr2 (empty, ready); resolves once both APIs answer. */
+  async startHypervisors(): Promise<void> {
+    for (const role of ["pr1", "pr2"] as const) {
+      const dir = join(this.options.dir, role);
+      mkdirSync(dir, { recursive: true });
+      const file = join(dir, "vroomd.yaml");
+      writeFileSync(file, vroomdConfig(role, dir, role === "pr1"));
+      const daemon = new Daemon(this.ns[role], process.execPath, [
+        this.options.vroomd ?? VROOMD,
+        "-c",
+        file,
+      ]);
+      this.lab.adopt(() => {
+        if (daemon.running) daemon.child.kill("SIGKILL");
+      });
+      const socket = join(dir, "vroomd.sock");
+      this.hypervisors[role] = { role, ns: this.ns[role], dir, socket, daemon };
+    }
+    for (const hv of Object.values(this.hypervisors)) {
+      await waitFor(
+        `vroomd in ${hv.role} to open its API`,
+        async () => {
+          if (!hv.daemon.running) {
+            throw new LabError(`vroomd in ${hv.role} exited: ${hv.daemon.log.trim()}`);
+          }
+          return existsSync(hv.socket) ? true : undefined;
+        },
+        30_000,
+      );
+      this.#log(`vroomd running in ${hv.ns}`);
+    }
+  }
+
+  /** Starts BIRD in nr1 and nr2. */
+  async startPeers(): Promise<void> {
+    for (const n of NEIGHBOURS) {
+      const dir = join(this.options.dir, `bird-${n.role}`);
+      const bird = await BirdPeer.start(this.ns[n.role], dir, neighbourBirdConfig(n));
+      this.lab.adopt(() => {
+        if (bird.daemon.running) bird.daemon.child.kill("SIGKILL");
+      });
+      this.birds[n.role] = bird;
+    }
+  }
+
+  /**
+   * Waits until both sessions are Established in BIRD and each neighbour's
+   * kernel has the other's prefix; answers how long it took (ms).
+   */
+  async converge(timeoutMs = 60_000): Promise<number> {
+    const t0 = performance.now();
+    for (const n of NEIGHBOURS) await this.bird(n.role).established(n.protocol, timeoutMs);
+    for (const n of NEIGHBOURS) {
+      const other = NEIGHBOURS.find((o) => o !== n)!;
+      await waitFor(
+        `${n.role} to learn ${other.prefix} through VR1`,
+        async () => {
+          const out = this.lab.ip(this.ns[n.role], "-4", "route", "show", other.prefix);
+          return out.includes(`via ${n.routerAddress}`) ? true : undefined;
+        },
+        timeoutMs,
+        100,
+      );
+    }
+    return performance.now() - t0;
+  }
+
+  bird(role: "nr1" | "nr2"): BirdPeer {
+    const b = this.birds[role];
+    if (b === undefined) throw new LabError(`BIRD is not running in ${role}`);
+    return b;
+  }
+
+  /** BIRD's view of both sessions with VR1 (state and the time of the last change). */
+  async sessions(): Promise<Record<"nr1" | "nr2", BirdProtocol>> {
+    const out: Partial<Record<"nr1" | "nr2", BirdProtocol>> = {};
+    for (const n of NEIGHBOURS) out[n.role] = await this.bird(n.role).protocol(n.protocol);
+    return out as Record<"nr1" | "nr2", BirdProtocol>;
+  }
+
+  /** Builds everything up to routes exchanged. */
+  async build(): Promise<void> {
+    this.buildNetwork();
+    await this.startHypervisors();
+    await this.startPeers();
+  }
+
+  /** Runs a command inside a namespace of the lab (asynchronously). */
+  exec(role: Role, cmd: string, args: string[], timeoutMs?: number) {
+    return runCommand(this.ns[role], cmd, args, timeoutMs);
+  }
+
+  /**
+   * Stops every process of the lab (vroomd, BIRD, and whatever else still
+   * runs inside its namespaces, by pid), deletes the namespaces and the
+   * run's directory. Synchronous, idempotent, never throws; answers what failed.
+   */
+  cleanup(): string[] {
+    if (this.#cleaned) return [];
+    this.#cleaned = true;
+    const problems: string[] = [];
+    for (const ns of Object.values(this.ns)) {
+      if (ns !== "") problems.push(...killInside(ns));
+    }
+    problems.push(...this.lab.cleanup());
+    try {
+      rmSync(this.options.dir, { recursive: true, force: true });
+    } catch (e) {
+      problems.push(String(e));
+    }
+    return problems;
+  }
+}
+
+/** SIGKILLs every process inside namespace `ns` (by pid, from `ip netns pids`); never throws. */
+export function killInside(ns: string): string[] {
+  if (!existsSync(`/run/netns/${ns}`)) return [];
+  const r = spawnSync("ip", ["netns", "pids", ns], { encoding: "utf8" });
+  if (r.status !== 0) return [];
+  const problems: string[] = [];
+  for (const pid of r.stdout.split(/\s+/).filter((s) => /^\d+$/.test(s))) {
+    try {
+      process.kill(Number(pid), "SIGKILL");
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "ESRCH") problems.push(`kill ${pid}: ${e}`);
+    }
+  }
+  return problems;
+}
+
+/**
+ * Removes what earlier lab runs killed outright left behind: their
+ * processes (by pid, inside their namespaces) and their namespaces.
+ */
+export function sweepStaleLabs(): string[] {
+  const list = existsSync("/run/netns") ? run("ip", ["netns", "list"]) : "";
+  for (const line of list.split("\n")) {
+    const ns = line.split(" ")[0];
+    const m = new RegExp(`^${LAB_TAG}-(\\d+)-`).exec(ns);
+    if (m === null || Number(m[1]) === process.pid || pidAlive(Number(m[1]))) continue;
+    killInside(ns);
+  }
+  return sweepStale(LAB_TAG);
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
