@@ -13,6 +13,7 @@ import { registerBgpCommands } from "./bgp.ts";
 import { DEFAULT_SOCKET, ExitCode } from "./client.ts";
 import { type Io, processIo, Runner } from "./context.ts";
 import { registerLinkCommands } from "./links.ts";
+import { registerMigrateCommands } from "./migrate.ts";
 import { registerPlanCommands } from "./plan.ts";
 import { registerRouterCommands } from "./routers.ts";
 import { registerShowCommands } from "./show.ts";
@@ -52,6 +53,7 @@ export function buildProgram(runner: Runner): Command {
   registerLinkCommands(program, runner);
   registerSwitchingCommands(program, runner);
   registerBgpCommands(program, runner);
+  registerMigrateCommands(program, runner);
   registerPlanCommands(program);
   // Commands of every group exit through the same override.
   const override = (cmd: Command) => {

@@ -23,6 +23,11 @@
  *   POST   /v1/routers/{name}/bgp/neighbors/{a}/refresh  {family?}: ROUTE-REFRESH (RFC 2918)
  *   POST   /v1/routers/{name}/bgp/neighbors/{a}/enable   administratively up
  *   POST   /v1/routers/{name}/bgp/neighbors/{a}/disable  {message?}: Cease, administratively down
+ *   POST   /v1/routers/{name}/migrate              {to}: live migration to a peer; answers
+ *                                                  once the target accepted the router
+ *   GET    /v1/migrations                          migrations, both roles
+ *   GET    /v1/migrations/{id}                     one migration: phase, bytes, rounds, result
+ *   GET    /v1/migrations/{id}/events              its progress as JSON lines, until it ends
  *   GET    /v1/links, /v1/links/{name}             substrate links
  *   GET    /v1/switching                           local switching rules
  *   POST   /v1/switching                           add (or replace) a rule
@@ -44,6 +49,7 @@ import {
   bgpEnableBodySchema,
   bgpRefreshBodySchema,
   bindBodySchema,
+  migrateBodySchema,
   reloadBodySchema,
   routerBodySchema,
   switchBodySchema,
@@ -209,6 +215,40 @@ route("POST", "/v1/routers/{name}/bgp/neighbors/{address}/enable", async (d, p, 
 route("POST", "/v1/routers/{name}/bgp/neighbors/{address}/disable", async (d, p, req) => {
   const body = parse(bgpDisableBodySchema.optional(), req.body);
   return ok(await d.bgpSetEnabled(p.name, p.address, false, body?.message));
+});
+
+route("POST", "/v1/routers/{name}/migrate", async (d, p, req) => {
+  const body = parse(migrateBodySchema, req.body);
+  const m = await d.migrate(p.name, body.to);
+  return {
+    status: 202,
+    body: m,
+    headers: { location: `/v1/migrations/${m.id}` },
+  };
+});
+
+route("GET", "/v1/migrations", (d) => ok({ migrations: d.migrations() }));
+
+route("GET", "/v1/migrations/{id}", (d, p) => ok(d.migrationView(p.id)));
+
+route("GET", "/v1/migrations/{id}/events", (d, p) => {
+  const first = d.migrationView(p.id);
+  return {
+    status: 200,
+    body: undefined,
+    stream: (write, end) => {
+      write({ type: first.finished ? "finished" : "progress", migration: first });
+      if (first.finished) {
+        end();
+        return () => {};
+      }
+      const stop = d.subscribeMigration(p.id, (e) => {
+        write(e);
+        if (e.type === "finished") end();
+      });
+      return stop;
+    },
+  };
 });
 
 route("GET", "/v1/links", (d) => ok({ links: d.links() }));

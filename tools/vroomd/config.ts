@@ -134,6 +134,44 @@ export interface SwitchRuleConfig {
   to: string;
 }
 
+/** A peer hypervisor routers may move to and from (docs/MIGRATION.md, "Security"). */
+export interface MigrationPeerConfig {
+  name: string;
+  /** Its migration channel. */
+  address: ListenAddress;
+  /** Its main VXLAN endpoint on the underlay (redirected frames go there). */
+  vtep: ListenAddress;
+  /** Pre-shared key (hex, at least 32 bytes) or the SHA-256 fingerprint of its certificate. */
+  psk?: string;
+  fingerprint?: string;
+}
+
+/** A VXLAN segment an interface of a router moving here is given. */
+export interface MigrationSegmentConfig {
+  vni: number;
+  remotes: string[];
+  remotePort?: number;
+}
+
+export interface MigrationSection {
+  /** Where the migration channel (TLS 1.3) listens. */
+  listen: ListenAddress;
+  /** The second VXLAN endpoint that carries redirected links to a router's new home. */
+  tunnel: { listen: ListenAddress };
+  /** Absolute paths of this hypervisor's PEM certificate and key (for fingerprint peers). */
+  certificate?: { cert: string; key: string };
+  peers: MigrationPeerConfig[];
+  /** router -> interface -> the segment it is given when it moves here. */
+  segments: Record<string, Record<string, MigrationSegmentConfig>>;
+  /**
+   * Command (argv) run to re-home a neighbour's end of a redirected link;
+   * {router} {interface} {link} {vni} {peer} {vtep} {remotes} are replaced.
+   * Without it, redirects stay until removed through the API.
+   */
+  rehome?: string[];
+  handshakeTimeoutMs: number;
+}
+
 export interface DaemonConfig {
   /** Absolute path of the file read ("" for text parsed on its own). */
   file: string;
@@ -142,6 +180,8 @@ export interface DaemonConfig {
   links: LinkConfig[];
   routers: DaemonRouterConfig[];
   switching: SwitchRuleConfig[];
+  /** Live migration (absent: this hypervisor neither sends nor takes routers). */
+  migration?: MigrationSection;
   /** Locates an issue in the text the configuration was read from (when read from text). */
   locate?: (issue: ConfigIssue) => ConfigError;
 }
@@ -185,6 +225,8 @@ export const DEFAULT_STATE_DIR = "/var/lib/vroom";
 export const DEFAULT_TCP_LISTEN = "127.0.0.1:7179";
 export const DEFAULT_VXLAN_LISTEN = "0.0.0.0:4789";
 export const DEFAULT_ARENA_MIB = 16;
+export const DEFAULT_MIGRATION_LISTEN = "0.0.0.0:7180";
+export const DEFAULT_TUNNEL_LISTEN = "0.0.0.0:4790";
 
 // ---- schema ----------------------------------------------------------------------
 
@@ -281,6 +323,46 @@ const linkSchema = z.discriminatedUnion("kind", [
 
 const switchSchema = z.strictObject({ from: name, to: name });
 
+const HEX_PSK = /^([0-9a-f]{2})+$/i;
+const FINGERPRINT = /^([0-9a-f]{2}:?){31}[0-9a-f]{2}$/i;
+
+const migrationPeerSchema = z
+  .strictObject({
+    name,
+    address: listen,
+    vtep: z.string().min(1).optional(),
+    vxlanPort: z.number().int().min(1).max(65535).default(4789),
+    psk: z
+      .string()
+      .regex(HEX_PSK, "hex digits")
+      .min(64, "at least 32 bytes (64 hex digits)")
+      .max(1024)
+      .optional(),
+    fingerprint: z
+      .string()
+      .regex(FINGERPRINT, "a SHA-256 fingerprint (32 bytes as hex, ':' optional)")
+      .optional(),
+  })
+  .refine((p) => (p.psk === undefined) !== (p.fingerprint === undefined), {
+    message: "give exactly one of psk and fingerprint",
+  });
+
+const segmentSchema = z.strictObject({
+  vni: z.number().int().min(0).max(0xffffff),
+  remotes: z.array(z.string().min(1)).min(1).max(64),
+  remotePort: z.number().int().min(1).max(65535).optional(),
+});
+
+const migrationSchema = z.strictObject({
+  listen: listen.optional(),
+  tunnel: z.strictObject({ listen: listen.optional() }).optional(),
+  certificate: z.strictObject({ cert: z.string().min(1), key: z.string().min(1) }).optional(),
+  peers: z.array(migrationPeerSchema).max(1024).default([]),
+  segments: z.record(name, z.record(z.string().min(1), segmentSchema)).default({}),
+  rehome: z.array(z.string().min(1)).min(1).optional(),
+  handshakeTimeoutMs: z.number().int().min(1).max(600_000).default(5000),
+});
+
 const topSchema = z.strictObject({
   hypervisor: hypervisorSchema.default({
     stateDir: DEFAULT_STATE_DIR,
@@ -292,6 +374,7 @@ const topSchema = z.strictObject({
   links: z.array(z.unknown()).default([]),
   routers: z.array(z.unknown()).default([]),
   switching: z.array(switchSchema).default([]),
+  migration: migrationSchema.optional(),
 });
 
 /** zod issues as ConfigIssues, prefixed with `base`. */
@@ -644,10 +727,91 @@ export function checkConfigData(
     switching.push({ from: rule.from, to: rule.to });
   });
 
+  // migration
+  let migration: MigrationSection | undefined;
+  if (raw.migration !== undefined) {
+    const m = raw.migration;
+    const seen = new Map<string, number>();
+    const peers: MigrationPeerConfig[] = [];
+    m.peers.forEach((p, i) => {
+      const at = ["migration", "peers", i];
+      if (p.name === hvName) {
+        issues.push({
+          path: [...at, "name"],
+          message: `'${p.name}' is this hypervisor's own name`,
+        });
+      }
+      const other = seen.get(p.name);
+      if (other !== undefined) {
+        issues.push({
+          path: [...at, "name"],
+          message: `duplicate peer '${p.name}' (migration.peers.${other})`,
+        });
+      }
+      seen.set(p.name, i);
+      if (p.fingerprint !== undefined && m.certificate === undefined) {
+        issues.push({
+          path: [...at, "fingerprint"],
+          message: `peer '${p.name}' authenticates by certificate, so this hypervisor needs one (migration.certificate)`,
+        });
+      }
+      const vtepHost = p.vtep ?? p.address.host;
+      if (isIP(vtepHost) === 0) {
+        issues.push({
+          path: [...at, p.vtep === undefined ? "address" : "vtep"],
+          message: `the peer's VXLAN endpoint must be an IP address, not '${vtepHost}'`,
+        });
+      }
+      peers.push({
+        name: p.name,
+        address: p.address,
+        vtep: { host: vtepHost, port: p.vxlanPort },
+        ...(p.psk === undefined ? {} : { psk: p.psk }),
+        ...(p.fingerprint === undefined ? {} : { fingerprint: p.fingerprint }),
+      });
+    });
+    for (const [router, ifaces] of Object.entries(m.segments)) {
+      for (const [iface, seg] of Object.entries(ifaces)) {
+        seg.remotes.forEach((r, j) => {
+          if (isIP(r) === 0) {
+            issues.push({
+              path: ["migration", "segments", router, iface, "remotes", j],
+              message: `'${r}' is not an IP address`,
+            });
+          }
+        });
+      }
+    }
+    migration = {
+      listen: m.listen ?? (parseListen(DEFAULT_MIGRATION_LISTEN) as ListenAddress),
+      tunnel: { listen: m.tunnel?.listen ?? (parseListen(DEFAULT_TUNNEL_LISTEN) as ListenAddress) },
+      ...(m.certificate === undefined
+        ? {}
+        : {
+            certificate: {
+              cert: resolve(baseDir, m.certificate.cert),
+              key: resolve(baseDir, m.certificate.key),
+            },
+          }),
+      peers,
+      segments: m.segments,
+      ...(m.rehome === undefined ? {} : { rehome: m.rehome }),
+      handshakeTimeoutMs: m.handshakeTimeoutMs,
+    };
+  }
+
   if (issues.length > 0) return { ok: false, issues };
   return {
     ok: true,
-    config: { file, hypervisor, vxlan: { listen: vxlanListen }, links, routers, switching },
+    config: {
+      file,
+      hypervisor,
+      vxlan: { listen: vxlanListen },
+      links,
+      routers,
+      switching,
+      ...(migration === undefined ? {} : { migration }),
+    },
   };
 }
 

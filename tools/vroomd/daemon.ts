@@ -31,6 +31,13 @@
  * The API shows each router's neighbours and routes, and asks for a route
  * refresh or takes a neighbour administratively down or up (until restart).
  *
+ * Live migration (./migration.ts, when the file has a `migration` section):
+ * the migration service starts once the routers are placed and stops
+ * first at shutdown; `owned.json` (./migration-state.ts) is the one record
+ * of which routers this hypervisor owns, at which epoch, for the daemon
+ * and the migration protocol alike. A router that moved away is dropped
+ * like a deleted one (its stored file goes, its entry says "gone").
+ *
  * `stop()` first shuts every router's BGP down (Cease to every peer) and
  * waits, the hypervisor still running, until their TCP connections have
  * closed or SHUTDOWN_GRACE_MS has passed; then it closes the listeners
@@ -44,6 +51,10 @@ import { Hypervisor, type HypervisorOptions } from "../../hypervisor/hypervisor.
 import { DeviceLink } from "../../hypervisor/links/device.ts";
 import { MemoryLink, memoryLinkPair } from "../../hypervisor/links/memory.ts";
 import { VxlanLink } from "../../hypervisor/links/vxlan.ts";
+import type { ChannelOptions } from "../../migration/channel.ts";
+import { MigrationError, RefusalCode } from "../../migration/errors.ts";
+import { OwnershipStore } from "../../migration/ownership.ts";
+import type { SourceTimeouts } from "../../migration/source.ts";
 import type { Neighbor } from "../../router/bgp/session.ts";
 import type { BgpLogEvent, BgpSpeaker } from "../../router/bgp/speaker.ts";
 import { VirtualRouter } from "../../router/router.ts";
@@ -80,6 +91,13 @@ import type { Logger } from "./logging.ts";
 import { silentLogger } from "./logging.ts";
 import { createMetrics } from "./metrics.ts";
 import {
+  DaemonMigration,
+  type MigrationEvent,
+  type MigrationHost,
+  type MigrationView,
+} from "./migration.ts";
+import { OwnedFileBackend } from "./migration-state.ts";
+import {
   type ConfigDiff,
   describeDiff,
   diffConfigs,
@@ -88,7 +106,7 @@ import {
   StepError,
   Transaction,
 } from "./reload.ts";
-import { type OwnedRouter, type RouterOrigin, StateDir, type StoredRouter } from "./state.ts";
+import { type RouterOrigin, StateDir, type StoredRouter } from "./state.ts";
 import { VERSION } from "./version.ts";
 import {
   type FibEntryView,
@@ -120,7 +138,30 @@ export interface DaemonOptions {
   listen?: boolean;
   /** Command-line settings that win over every file read (at start and on reload). */
   overrides?: ConfigOverrides;
+  /** The routers migration moves out and the standbys it builds (default: none, see `noMigrationHost`). */
+  migrationHost?: MigrationHost;
+  /** Channel options for the migration service (tests: small chunks). */
+  migrationChannel?: ChannelOptions;
+  migrationTimeouts?: Partial<SourceTimeouts>;
 }
+
+/**
+ * A host without migratable routers: no router of this daemon can leave
+ * and none can arrive (the target refuses with Capability). Daemons built
+ * with the router's migration support pass their own `MigrationHost`.
+ */
+export const noMigrationHost: MigrationHost = {
+  routers: { lookup: () => undefined },
+  standby: {
+    check: () => ({
+      code: RefusalCode.Capability,
+      message: "this hypervisor cannot build standby routers",
+    }),
+    create: () => {
+      throw new MigrationError("BadArgument", "this hypervisor cannot build standby routers");
+    },
+  },
+};
 
 export interface ConfigOverrides {
   logLevel?: LogLevel;
@@ -246,8 +287,17 @@ export class Daemon {
   #stopping = false;
   #stopped: Promise<void> | undefined;
   readonly #overrides: ConfigOverrides;
+  readonly #options: DaemonOptions;
+  /** The ownership record (owned.json), set at start. */
+  ownership!: OwnershipStore;
+  #ownedFile!: OwnedFileBackend;
+  /** Routers taken out since the last ownership write (their entries become "abandoned"). */
+  readonly #removed = new Set<string>();
+  /** The migration service, when configured. */
+  migration: DaemonMigration | undefined;
 
   private constructor(options: DaemonOptions, logger: Logger) {
+    this.#options = options;
     this.#overrides = options.overrides ?? {};
     this.config = applyOverrides(options.config, this.#overrides);
     this.configFile = options.configFile ?? options.config.file;
@@ -294,10 +344,15 @@ export class Daemon {
     // Before anything is created: no other daemon may answer on the socket.
     if (listen) await this.#api.checkSocketFree(cfg.hypervisor.api.socket);
     await this.state.open();
-    const owned = await this.state.readOwnership();
+    this.#ownedFile = new OwnedFileBackend(this.state, cfg.hypervisor.name);
+    this.ownership = await OwnershipStore.load(this.#ownedFile, cfg.hypervisor.name);
+    const meta = this.#ownedFile.meta;
     const stored = await this.state.readRouters();
     const ownedApi = new Map(
-      (owned?.routers ?? []).filter((r) => r.origin === "api").map((r) => [r.name, r]),
+      this.ownership
+        .owned()
+        .filter((name) => meta.get(name)?.origin === "api")
+        .map((name) => [name, { name, since: meta.get(name)!.since }]),
     );
     const configNames = new Set(cfg.routers.map((r) => r.name));
     const restore: { stored: StoredRouter; config: DaemonRouterConfig; since: string }[] = [];
@@ -332,7 +387,7 @@ export class Daemon {
 
     const tx = new Transaction();
     const diff = diffConfigs(emptyConfig(cfg), cfg, { vxlanOpen: false });
-    const sinceOf = new Map((owned?.routers ?? []).map((r) => [r.name, r.since]));
+    const sinceOf = new Map([...meta].map(([name, m]) => [name, m.since]));
     try {
       this.#apply(tx, diff, emptyConfig(cfg), cfg, sinceOf);
       for (const r of restore) this.#placeRouter(tx, r.config, "api", r.since, r.stored);
@@ -343,6 +398,25 @@ export class Daemon {
     tx.commit();
     this.#reloads.lastSuccessSeconds = Date.now() / 1000;
     await this.#saveOwnership();
+    if (cfg.migration !== undefined) {
+      this.migration = await DaemonMigration.start({
+        section: cfg.migration,
+        name: cfg.hypervisor.name,
+        hypervisor: this.hypervisor,
+        vxlan: cfg.vxlan.listen,
+        store: this.ownership,
+        host: this.#options.migrationHost ?? noMigrationHost,
+        registry: this.metrics,
+        logger: this.logger,
+        drop: (router) => this.#dropMoved(router),
+        ...(this.#options.migrationChannel === undefined
+          ? {}
+          : { channel: this.#options.migrationChannel }),
+        ...(this.#options.migrationTimeouts === undefined
+          ? {}
+          : { sourceTimeouts: this.#options.migrationTimeouts }),
+      });
+    }
     if (listen) {
       await this.#api.listenUnix(cfg.hypervisor.api.socket);
       if (cfg.hypervisor.api.tcp !== undefined && token !== undefined) {
@@ -361,6 +435,7 @@ export class Daemon {
         socket: listen ? cfg.hypervisor.api.socket : undefined,
         tcp: this.#api.tcpAddress,
         metrics: this.#metricsServer?.address,
+        migration: this.migration?.address,
       },
       "vroomd started",
     );
@@ -425,6 +500,14 @@ export class Daemon {
     const old = this.config;
     const diff = diffConfigs(old, next, { vxlanOpen: this.hypervisor.vxlanEndpoint !== undefined });
     const problems: string[] = diff.restart.map(located);
+    if (JSON.stringify(old.migration) !== JSON.stringify(next.migration)) {
+      problems.push(
+        located({
+          path: ["migration"],
+          message: "the migration section is fixed for the daemon's life: restart to change it",
+        }),
+      );
+    }
     next.routers.forEach((r, i) => {
       const rec = this.#routers.get(r.name);
       if (rec !== undefined && rec.origin === "api") {
@@ -726,13 +809,16 @@ export class Daemon {
     tx.step(
       `stop router ${name}`,
       () => {
-        hv.removeRouter(name);
+        if (hv.placement.has(name)) hv.removeRouter(name);
         this.#routers.delete(name);
+        this.#removed.add(name);
       },
       () => {
-        hv.addRouter(rec.router);
+        if (!hv.placement.has(name)) hv.addRouter(rec.router);
         this.#routers.set(name, rec);
-        for (const b of bound) hv.bind(name, b.ifIndex, b.link);
+        this.#removed.delete(name);
+        for (const b of bound)
+          if (hv.binding.lookup(name, b.ifIndex) === undefined) hv.bind(name, b.ifIndex, b.link);
       },
     );
     tx.atCommit(() => {
@@ -849,17 +935,28 @@ export class Daemon {
 
   // ---- ownership record ---------------------------------------------------------------
 
+  /**
+   * Brings the record up to date: every placed router owned (claimed at the
+   * next epoch when new here), routers taken out since the last write
+   * "abandoned" at their epoch (a later router of the same name starts a
+   * new epoch).
+   */
   async #saveOwnership(): Promise<void> {
-    const routers: OwnedRouter[] = [...this.#routers.values()]
-      .map((r) => ({ name: r.name, origin: r.origin, since: r.since }))
-      .sort((a, b) => a.name.localeCompare(b.name));
+    const store = this.ownership;
     try {
-      await this.state.writeOwnership({
-        version: 1,
-        hypervisor: this.config.hypervisor.name,
-        updatedAt: new Date().toISOString(),
-        routers,
-      });
+      for (const r of this.#routers.values()) {
+        this.#ownedFile.meta.set(r.name, { origin: r.origin, since: r.since });
+      }
+      for (const name of this.#removed) {
+        const e = store.get(name);
+        if (!this.#routers.has(name) && e?.role === "owned") {
+          await store.set(name, "abandoned", e.epoch);
+        }
+      }
+      this.#removed.clear();
+      for (const r of this.#routers.values()) {
+        if (!store.owns(r.name)) await store.claim(r.name);
+      }
     } catch (e) {
       this.logger.error({ err: e }, "cannot write the ownership record");
       throw e;
@@ -1360,6 +1457,58 @@ export class Daemon {
     } else this.logger.info({ waitedMs }, "BGP sessions closed");
   }
 
+  // ---- migration ----------------------------------------------------------------------
+
+  #requireMigration(): DaemonMigration {
+    if (this.migration === undefined) {
+      throw new ApiError(
+        409,
+        ApiErrorCode.MigrationNotConfigured,
+        `this hypervisor has no migration section in ${this.configFile}`,
+      );
+    }
+    return this.migration;
+  }
+
+  /** Starts moving `router` to peer `to`; answers once the target accepted it. */
+  migrate(router: string, to: string): Promise<MigrationView> {
+    this.#open();
+    return this.#requireMigration().start(router, to);
+  }
+
+  migrations(): MigrationView[] {
+    return this.#requireMigration().list();
+  }
+
+  migrationView(id: string): MigrationView {
+    return this.#requireMigration().get(id);
+  }
+
+  /** Progress events of migration `id` until the returned function is called. */
+  subscribeMigration(id: string, fn: (e: MigrationEvent) => void): () => void {
+    return this.#requireMigration().subscribe(id, fn);
+  }
+
+  /**
+   * A router that moved away: out of the hypervisor and the daemon (its
+   * peers already talk to the new home, so no Cease), its stored file gone.
+   * The migration protocol writes its ownership entry ("gone").
+   */
+  #dropMoved(router: string): Promise<void> {
+    return this.#serial(async () => {
+      const rec = this.#routers.get(router);
+      if (rec === undefined) {
+        if (this.hypervisor.placement.has(router)) this.hypervisor.removeRouter(router);
+        return;
+      }
+      if (this.hypervisor.placement.has(router)) this.hypervisor.removeRouter(router);
+      this.#routers.delete(router);
+      rec.router.close();
+      if (rec.origin === "api") await this.state.deleteRouter(router);
+      this.logger.info({ router }, "router moved away: dropped");
+    });
+  }
+
   // ---- shutdown ----------------------------------------------------------------------
 
   /** Clean shutdown; idempotent (later calls wait for the first). */
@@ -1386,6 +1535,7 @@ export class Daemon {
         this.logger.error({ err: e }, `shutdown: ${what} failed`);
       }
     };
+    await attempt("stopping the migration service", () => this.migration?.close());
     await attempt("closing BGP sessions", () => this.#closeSessions("vroomd shutting down"));
     await attempt("closing the API", () => this.#api.close());
     await attempt("closing the metrics listener", () => this.#metricsServer?.close());

@@ -27,6 +27,23 @@ export const ApiErrorCode = {
   UnknownBgpNeighbor: "UnknownBgpNeighbor",
   /** The session is not up, or does not do route refresh (RFC 2918) for that family. */
   BgpRefreshRefused: "BgpRefreshRefused",
+  /** This daemon has no `migration` section. */
+  MigrationNotConfigured: "MigrationNotConfigured",
+  /** No such peer in `migration.peers`. */
+  UnknownPeer: "UnknownPeer",
+  /** This hypervisor does not own the router (it moved away, or is in doubt). */
+  NotOwner: "NotOwner",
+  /** A migration of the router is already under way. */
+  MigrationBusy: "MigrationBusy",
+  /** The peer could not be authenticated, or refused this hypervisor's credentials. */
+  PeerAuthFailed: "PeerAuthFailed",
+  PeerUnreachable: "PeerUnreachable",
+  /** The target lacks capacity or a capability the router needs. */
+  NoRoomAtTarget: "NoRoomAtTarget",
+  /** The target refused the router for another reason (see details.refusal). */
+  MigrationRefused: "MigrationRefused",
+  MigrationRolledBack: "MigrationRolledBack",
+  UnknownMigration: "UnknownMigration",
   Internal: "Internal",
 } as const;
 export type ApiErrorCode = (typeof ApiErrorCode)[keyof typeof ApiErrorCode];

@@ -38,6 +38,11 @@ export interface ApiResponse {
   body: unknown;
   contentType?: string;
   headers?: Record<string, string>;
+  /**
+   * A streamed answer (JSON lines, chunked): called with a writer and an
+   * end; answers what to do when the client goes away.
+   */
+  stream?: (write: (value: unknown) => void, end: () => void) => () => void;
 }
 
 function digest(text: string): Buffer {
@@ -52,6 +57,19 @@ export function bearerMatches(header: string | undefined, expected: Buffer): boo
 }
 
 function send(res: ServerResponse, r: ApiResponse): void {
+  if (r.stream !== undefined) {
+    res.writeHead(r.status, {
+      "content-type": "application/x-ndjson; charset=utf-8",
+      "cache-control": "no-store",
+      ...(r.headers ?? {}),
+    });
+    const stop = r.stream(
+      (value) => res.write(`${JSON.stringify(value)}\n`),
+      () => res.end(),
+    );
+    res.on("close", stop);
+    return;
+  }
   const text =
     r.contentType !== undefined && !r.contentType.startsWith("application/json")
       ? String(r.body)

@@ -13,6 +13,7 @@ import {
   bgpEnableBodySchema,
   bgpRefreshBodySchema,
   bindBodySchema,
+  migrateBodySchema,
   NAME_PATTERN,
   routerBodySchema,
   switchBodySchema,
@@ -498,18 +499,89 @@ const schemas: Record<string, Json> = {
     required: ["from", "to", "origin"],
     properties: { from: str, to: str, origin: { enum: ["config", "api"] } },
   },
+  Migration: {
+    type: "object",
+    description: "One live migration, as this hypervisor sees it (source or target)",
+    required: [
+      "id",
+      "router",
+      "role",
+      "peer",
+      "epoch",
+      "phase",
+      "state",
+      "bytes",
+      "rounds",
+      "elapsedMs",
+      "finished",
+    ],
+    properties: {
+      id: { type: "string", pattern: "^[0-9a-f]{32}$" },
+      router: str,
+      role: { enum: ["source", "target"] },
+      peer: str,
+      epoch: int,
+      phase: {
+        enum: [
+          "prepare",
+          "clone-data-plane",
+          "pre-copy",
+          "freeze-commit",
+          "move-links",
+          "clean-up",
+          "done",
+          "rolled-back",
+        ],
+      },
+      state: { ...str, description: "The protocol core's state" },
+      bytes: { ...int, description: "Bytes on the wire, framing included" },
+      rounds: { ...int, description: "Control-plane pre-copy rounds" },
+      dataPlaneRounds: int,
+      linksMoved: int,
+      linksTotal: int,
+      elapsedMs: { type: "number" },
+      committed: { type: "boolean" },
+      startedAt: { ...str, format: "date-time" },
+      finished: { type: "boolean" },
+      note: str,
+      result: ref("MigrationResult"),
+    },
+  },
+  MigrationResult: {
+    type: "object",
+    required: ["outcome", "cpFreezeMs", "totalMs", "bytes", "rounds"],
+    properties: {
+      outcome: { enum: ["moved", "rolled-back", "reclaimed"] },
+      reason: str,
+      refusal: str,
+      detail: str,
+      cpFreezeMs: { type: "number", description: "Control plane stopped on both hosts" },
+      totalMs: { type: "number" },
+      bytes: int,
+      rounds: int,
+      dataPlaneRounds: int,
+      phaseMs: { type: "object", additionalProperties: { type: "number" } },
+    },
+  },
 };
 
 const responses: Record<string, Json> = {
   E400: json("The request or its body is malformed", ref("Error")),
   E401: json("TCP listener: no valid bearer token", ref("Error")),
   E404: json(
-    "No such router, interface, link, rule, BGP neighbour or path; a router without BGP (BgpNotConfigured)",
+    "No such router, interface, link, rule, BGP neighbour, migration peer, migration or path; a router without BGP (BgpNotConfigured)",
     ref("Error"),
   ),
-  E409: json("Conflicts with the current state (already exists, in use, bound)", ref("Error")),
+  E409: json(
+    "Conflicts with the current state (already exists, in use, bound; migration: MigrationNotConfigured, NotOwner, MigrationBusy, NoRoomAtTarget, MigrationRefused)",
+    ref("Error"),
+  ),
   E422: json("Well-formed but invalid (configuration errors, layer mismatch)", ref("Error")),
   E500: json("The daemon failed (state directory not writable, ...)", ref("Error")),
+  E502: json(
+    "A peer hypervisor could not be reached or authenticated (PeerUnreachable, PeerAuthFailed)",
+    ref("Error"),
+  ),
   E503: json("vroomd is shutting down", ref("Error")),
 };
 
@@ -828,6 +900,69 @@ export function openApiDocument(): Json {
           responses: {
             "200": json("Removed", { type: "object", properties: { from: str, to: str } }),
             ...errors(401, 404, 503),
+          },
+        },
+      },
+      "/v1/routers/{name}/migrate": {
+        parameters: [routerParam],
+        post: {
+          summary:
+            "Move the router live to a peer hypervisor; answers once the target accepted it (PREPARED), the rest runs on",
+          operationId: "migrateRouter",
+          requestBody: body(migrateBodySchema),
+          responses: {
+            "202": json("Started (Location: /v1/migrations/{id})", ref("Migration")),
+            ...errors(400, 401, 404, 409, 502, 503),
+          },
+        },
+      },
+      "/v1/migrations": {
+        get: {
+          summary: "Migrations, both roles (running, and the last finished ones)",
+          operationId: "listMigrations",
+          responses: {
+            "200": json("Migrations", {
+              type: "object",
+              properties: { migrations: { type: "array", items: ref("Migration") } },
+            }),
+            ...errors(401, 409),
+          },
+        },
+      },
+      "/v1/migrations/{id}": {
+        parameters: [
+          { name: "id", in: "path", required: true, description: "Migration id", schema: str },
+        ],
+        get: {
+          summary: "One migration: phase, bytes, rounds, elapsed time, result",
+          operationId: "getMigration",
+          responses: { "200": json("Migration", ref("Migration")), ...errors(401, 404, 409) },
+        },
+      },
+      "/v1/migrations/{id}/events": {
+        parameters: [
+          { name: "id", in: "path", required: true, description: "Migration id", schema: str },
+        ],
+        get: {
+          summary:
+            "Progress as JSON lines ({type: progress|finished, migration}), chunked, until the migration ends",
+          operationId: "migrationEvents",
+          responses: {
+            "200": {
+              description: "One JSON object per line",
+              content: {
+                "application/x-ndjson": {
+                  schema: {
+                    type: "object",
+                    properties: {
+                      type: { enum: ["progress", "finished"] },
+                      migration: ref("Migration"),
+                    },
+                  },
+                },
+              },
+            },
+            ...errors(401, 404, 409),
           },
         },
       },

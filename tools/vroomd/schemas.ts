@@ -68,3 +68,8 @@ export const bgpDisableBodySchema = z.strictObject({
       "Shutdown communication sent with the Cease NOTIFICATION (RFC 9003), at most 255 octets",
     ),
 });
+
+/** POST /v1/routers/{name}/migrate */
+export const migrateBodySchema = z.strictObject({
+  to: name.describe("The peer hypervisor to move the router to (one of migration.peers)"),
+});

@@ -3,14 +3,21 @@
  * that is not in its configuration file.
  *
  *   <stateDir>/vroomd.lock          the pid of the daemon using the directory
- *   <stateDir>/owned.json           which routers this hypervisor owns, and
- *                                   where each comes from (config or API)
+ *   <stateDir>/owned.json           the ownership record: every router this
+ *                                   hypervisor has had to do with, its epoch
+ *                                   and role (owned, outgoing, gone,
+ *                                   abandoned: migration/ownership.ts), and
+ *                                   where it comes from (config or API);
+ *                                   the one record of ownership, which the
+ *                                   migration service writes through
+ *                                   ./migration-state.ts
  *   <stateDir>/routers/<name>.json  each router created through the API: its
  *                                   section (interfaces with their links)
  *
- * A router created through the API comes back on restart only if
- * `owned.json` lists it as owned (a router that moved away must not
- * return). Every write is atomic: the bytes go to a temporary file in the
+ * A router created through the API (or moved here) comes back on restart
+ * only if `owned.json` lists it as owned (a router that moved away must
+ * not return). Entries written before migration existed have no epoch or
+ * role: they read as owned at epoch 1. Every write is atomic: the bytes go to a temporary file in the
  * same directory, are flushed, and the file is renamed over the old one, so
  * a crash leaves the old or the new version, never half of one. Writes are
  * serialised, so concurrent requests cannot interleave them. Files that do
@@ -27,6 +34,13 @@ export interface OwnedRouter {
   origin: RouterOrigin;
   /** ISO time the router was first placed here. */
   since: string;
+  /** Ownership epoch and role (migration/ownership.ts); absent: owned at epoch 1. */
+  epoch?: number;
+  role?: "owned" | "outgoing" | "gone" | "abandoned";
+  peer?: string;
+  migrationId?: string;
+  /** ISO time of the last change of epoch or role. */
+  updatedAt?: string;
 }
 
 export interface OwnershipRecord {
