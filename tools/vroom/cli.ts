@@ -9,23 +9,14 @@
  * or malformed partway (everything before the fault was replayed and
  * reported). Errors are one line each on stderr, `vroom <command>: …`.
  */
-import { Command, CommanderError } from "commander";
+import { Command } from "commander";
+import { type Io, inheritExits, processIo, runCommandLine } from "../command-line.ts";
 import { VERSION } from "../vroomd/version.ts";
 import { registerLabCommand } from "./lab.ts";
 import { registerReplayCommand } from "./replay.ts";
 import { registerSnapshotCommand } from "./snapshot.ts";
 
 export const ExitCode = { Ok: 0, Failed: 1, Usage: 2, Partial: 3 } as const;
-
-export interface Io {
-  stdout(text: string): void;
-  stderr(text: string): void;
-}
-
-export const processIo: Io = {
-  stdout: (t) => process.stdout.write(t),
-  stderr: (t) => process.stderr.write(t),
-};
 
 /** What a command's action needs: where to print, and the exit status to answer. */
 export class Cli {
@@ -57,12 +48,7 @@ export function buildProgram(cli: Cli): Command {
   registerReplayCommand(program, cli);
   registerSnapshotCommand(program, cli);
   registerLabCommand(program, cli);
-  // Every command exits through the same override and prints through the same output.
-  const override = (cmd: Command) => {
-    cmd.exitOverride().configureOutput(program.configureOutput());
-    cmd.commands.forEach(override);
-  };
-  program.commands.forEach(override);
+  inheritExits(program);
   return program;
 }
 
@@ -70,24 +56,6 @@ export function buildProgram(cli: Cli): Command {
 export async function runVroom(argv: string[], io: Io = processIo): Promise<number> {
   const cli = new Cli(io);
   const program = buildProgram(cli);
-  if (argv.length === 0) {
-    program.outputHelp({ error: true });
-    return ExitCode.Usage;
-  }
-  try {
-    await program.parseAsync(argv, { from: "user" });
-  } catch (e) {
-    if (e instanceof CommanderError) {
-      if (
-        e.code === "commander.helpDisplayed" ||
-        e.code === "commander.version" ||
-        e.code === "commander.help"
-      ) {
-        return ExitCode.Ok;
-      }
-      return ExitCode.Usage;
-    }
-    cli.fail("", e instanceof Error ? e.message : String(e), ExitCode.Failed);
-  }
-  return cli.exitCode;
+  const status = await runCommandLine(program, argv, (m) => cli.fail("", m, ExitCode.Failed));
+  return status ?? cli.exitCode;
 }

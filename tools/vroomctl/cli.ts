@@ -7,11 +7,12 @@
  * local input file is invalid); 2 bad command line; 3 the daemon could
  * not be reached. Errors are one line on stderr.
  */
-import { Command, CommanderError, Option } from "commander";
+import { Command, Option } from "commander";
+import { type Io, inheritExits, processIo, runCommandLine } from "../command-line.ts";
 import { VERSION } from "../vroomd/version.ts";
 import { registerBgpCommands } from "./bgp.ts";
 import { DEFAULT_SOCKET, ExitCode } from "./client.ts";
-import { type Io, processIo, Runner } from "./context.ts";
+import { Runner } from "./context.ts";
 import { registerLinkCommands } from "./links.ts";
 import { registerMigrateCommands } from "./migrate.ts";
 import { registerPlanCommands } from "./plan.ts";
@@ -55,12 +56,7 @@ export function buildProgram(runner: Runner): Command {
   registerBgpCommands(program, runner);
   registerMigrateCommands(program, runner);
   registerPlanCommands(program);
-  // Commands of every group exit through the same override.
-  const override = (cmd: Command) => {
-    cmd.exitOverride().configureOutput(program.configureOutput());
-    cmd.commands.forEach(override);
-  };
-  program.commands.forEach(override);
+  inheritExits(program);
   return program;
 }
 
@@ -68,25 +64,6 @@ export function buildProgram(runner: Runner): Command {
 export async function runVroomctl(argv: string[], io: Io = processIo): Promise<number> {
   const runner = new Runner(io);
   const program = buildProgram(runner);
-  if (argv.length === 0) {
-    program.outputHelp({ error: true });
-    return ExitCode.Usage;
-  }
-  try {
-    await program.parseAsync(argv, { from: "user" });
-  } catch (e) {
-    if (e instanceof CommanderError) {
-      // Help and version are not errors; commander has printed the message.
-      if (
-        e.code === "commander.helpDisplayed" ||
-        e.code === "commander.version" ||
-        e.code === "commander.help"
-      ) {
-        return ExitCode.Ok;
-      }
-      return ExitCode.Usage;
-    }
-    runner.fail(e instanceof Error ? e.message : String(e), ExitCode.Failed);
-  }
-  return runner.exitCode;
+  const status = await runCommandLine(program, argv, (m) => runner.fail(m, ExitCode.Failed));
+  return status ?? runner.exitCode;
 }

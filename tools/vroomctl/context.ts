@@ -7,17 +7,10 @@
  * commands in-process and read what they print.
  */
 import type { Command } from "commander";
+import type { Io } from "../command-line.ts";
 import { ApiClient, ClientError, ExitCode } from "./client.ts";
 
-export interface Io {
-  stdout(text: string): void;
-  stderr(text: string): void;
-}
-
-export const processIo: Io = {
-  stdout: (t) => process.stdout.write(t),
-  stderr: (t) => process.stderr.write(t),
-};
+export type { Io } from "../command-line.ts";
 
 export interface GlobalOptions {
   socket?: string;
