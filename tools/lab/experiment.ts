@@ -27,7 +27,7 @@ import {
 } from "./measure.ts";
 import { LabError } from "./netlab.ts";
 import { NEIGHBOURS, type ReferenceLab, UNDERLAY, VR1 } from "./reference.ts";
-import { type RehomeReport, rehome } from "./rehome.ts";
+import { fdbOf, floodDestinations, type RehomeReport, rehome } from "./rehome.ts";
 import {
   type PingLog,
   type PingRun,
@@ -83,9 +83,16 @@ export interface Phase {
 const until = (atMs: number) =>
   new Promise<void>((r) => setTimeout(r, Math.max(0, atMs - Date.now())));
 
-/** Points every neighbour's vxlan end from `from` to `to` (one link at a time). */
+/**
+ * After a move: the source's vroomd re-homed each neighbour's vxlan end
+ * (its `migration.rehome` command) before the migration ended; checks
+ * that every neighbour floods to `to` only, and re-homes any that does
+ * not (a vroomd without the command keeps its redirect instead).
+ */
 async function rehomeAll(s: RunState, from: string, to: string): Promise<void> {
   for (const n of NEIGHBOURS) {
+    const flood = floodDestinations(await fdbOf(s.lab.ns[n.role], n.device));
+    if (flood.length === 1 && flood[0] === to) continue;
     s.rehomes.push(await rehome(s.lab.ns[n.role], n.device, from, to));
   }
 }

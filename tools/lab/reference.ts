@@ -20,7 +20,10 @@
  * Each vroomd runs from a generated YAML file in the run's directory with
  * its own state directory and API socket. The kernel vxlan devices have tx
  * checksum offload turned off: a kernel vxlan sending over veth to a
- * userspace VTEP would otherwise leave inner checksums partial.
+ * userspace VTEP would otherwise leave inner checksums partial. Both
+ * files carry a `migration` section (a PSK made for the run, VR1's
+ * segments, and a re-home command, ./rehome-command.ts, that vroomd runs
+ * for each of VR1's links once the target runs it).
  *
  * Everything made here goes through one `Lab` (tools/lab/netlab.ts, tag
  * `vlb`); `ReferenceLab.cleanup` stops BIRD, vroomd and every other process
@@ -28,8 +31,11 @@
  * It is synchronous and never throws, so signal handlers can call it.
  */
 import { spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { BirdPeer, type BirdProtocol, birdConfig } from "../peers/bird.ts";
 import { Daemon, runCommand, waitFor } from "../peers/process.ts";
 import { Lab, LabError, run, sweepStale } from "./netlab.ts";
@@ -106,8 +112,67 @@ export const NEIGHBOURS: readonly Neighbour[] = [
 /** MAC addresses of VR1's interfaces (fixed, so the neighbours' caches stay right after a move). */
 const ROUTER_MACS = ["02:00:5e:18:01:01", "02:00:5e:18:02:01"];
 
-/** vroomd's configuration for hypervisor `name`; with `withRouter`, VR1 and its two links. */
-export function vroomdConfig(name: "pr1" | "pr2", dir: string, withRouter: boolean): string {
+/** Port of the hypervisors' migration channels (TLS 1.3, PSK) on the underlay. */
+export const MIGRATION_PORT = 7180;
+/** Port of the second VXLAN endpoint that carries redirected links to VR1's new home. */
+export const TUNNEL_PORT = 4790;
+/** The re-home command vroomd runs for each of VR1's links (./rehome-command.ts). */
+export const REHOME_COMMAND = join(import.meta.dirname, "rehome-command.ts");
+
+/** What vroomd needs to move VR1 between pr1 and pr2. */
+export interface LabMigration {
+  /** The pre-shared key of the pair pr1, pr2 (hex, 32 bytes). */
+  psk: string;
+  /** The neighbours' namespaces (the re-home command points their vxlan devices at the target). */
+  ns: Record<"nr1" | "nr2", string>;
+}
+
+/**
+ * The `migration` section of hypervisor `name`: the channel and the tunnel
+ * endpoint on its underlay address, the other hypervisor as its one peer
+ * (PSK), VR1's segments (VNI and neighbour VTEP per interface, for VR1
+ * moving here), and the re-home command: vroomd itself re-homes each
+ * neighbour's end once the target runs VR1, then drops its redirect.
+ */
+export function migrationSection(name: "pr1" | "pr2", m: LabMigration): string[] {
+  const other = name === "pr1" ? "pr2" : "pr1";
+  const tsx = createRequire(import.meta.url).resolve("tsx/esm");
+  const argv = [
+    process.execPath,
+    "--import",
+    pathToFileURL(tsx).href,
+    REHOME_COMMAND,
+    UNDERLAY[name],
+    "{vtep}",
+    "{vni}",
+    ...NEIGHBOURS.map((n) => `${n.vni}=${m.ns[n.role]}:${n.device}`),
+  ];
+  return [
+    "migration:",
+    `  listen: "${UNDERLAY[name]}:${MIGRATION_PORT}"`,
+    `  tunnel: { listen: "${UNDERLAY[name]}:${TUNNEL_PORT}" }`,
+    "  peers:",
+    `    - { name: ${other}, address: "${UNDERLAY[other]}:${MIGRATION_PORT}", vtep: ${UNDERLAY[other]}, vxlanPort: ${VXLAN_PORT}, psk: "${m.psk}" }`,
+    "  segments:",
+    `    ${VR1.name}:`,
+    ...NEIGHBOURS.map(
+      (n, i) =>
+        `      e${i + 1}: { vni: ${n.vni}, remotes: ["${UNDERLAY[n.role]}"], remotePort: ${VXLAN_PORT} }`,
+    ),
+    `  rehome: ${JSON.stringify(argv)}`,
+  ];
+}
+
+/**
+ * vroomd's configuration for hypervisor `name`; with `withRouter`, VR1 and
+ * its two links; with `migration`, the section that lets VR1 move.
+ */
+export function vroomdConfig(
+  name: "pr1" | "pr2",
+  dir: string,
+  withRouter: boolean,
+  migration?: LabMigration,
+): string {
   const lines = [
     "hypervisor:",
     `  name: ${name}`,
@@ -117,6 +182,7 @@ export function vroomdConfig(name: "pr1" | "pr2", dir: string, withRouter: boole
     "vxlan:",
     `  listen: "0.0.0.0:${VXLAN_PORT}"`,
   ];
+  if (migration !== undefined) lines.push(...migrationSection(name, migration));
   if (!withRouter) return `${lines.join("\n")}\n`;
   lines.push("links:");
   for (const n of NEIGHBOURS) {
@@ -197,6 +263,8 @@ export class ReferenceLab {
   readonly hypervisors: Partial<Record<"pr1" | "pr2", Hypervisor>> = {};
   readonly birds: Partial<Record<"nr1" | "nr2", BirdPeer>> = {};
   #cleaned = false;
+  /** The migration channel's key between pr1 and pr2, new for each run. */
+  readonly psk = randomBytes(32).toString("hex");
 
   constructor(readonly options: ReferenceLabOptions) {
     this.lab = new Lab(options.tag ?? LAB_TAG);
@@ -273,7 +341,7 @@ export class ReferenceLab {
       const dir = join(this.options.dir, role);
       mkdirSync(dir, { recursive: true });
       const file = join(dir, "vroomd.yaml");
-      writeFileSync(file, vroomdConfig(role, dir, role === "pr1"));
+      writeFileSync(file, vroomdConfig(role, dir, role === "pr1", { psk: this.psk, ns: this.ns }));
       const daemon = new Daemon(this.ns[role], process.execPath, [
         this.options.vroomd ?? VROOMD,
         "-c",

@@ -36,7 +36,12 @@
  * first at shutdown; `owned.json` (./migration-state.ts) is the one record
  * of which routers this hypervisor owns, at which epoch, for the daemon
  * and the migration protocol alike. A router that moved away is dropped
- * like a deleted one (its stored file goes, its entry says "gone").
+ * like a deleted one (its stored file goes, its entry says "gone"), and a
+ * router of the file that is "gone" is not started. Unless the caller
+ * passes its own host, the daemon's `VirtualRouter`s are what moves
+ * (./migration-host.ts): a router that arrives is placed on the links
+ * prepared for it and recorded as an API router (stored), or as the
+ * file's router again when it comes back with the file's section.
  *
  * `stop()` first shuts every router's BGP down (Cease to every peer) and
  * waits, the hypervisor still running, until their TCP connections have
@@ -57,6 +62,7 @@ import { OwnershipStore } from "../../migration/ownership.ts";
 import type { SourceTimeouts } from "../../migration/source.ts";
 import type { Neighbor } from "../../router/bgp/session.ts";
 import type { BgpLogEvent, BgpSpeaker } from "../../router/bgp/speaker.ts";
+import type { StandbyResult } from "../../router/migrate/standby.ts";
 import { VirtualRouter } from "../../router/router.ts";
 import { drainConnections } from "./bgp-control.ts";
 import {
@@ -96,6 +102,7 @@ import {
   type MigrationHost,
   type MigrationView,
 } from "./migration.ts";
+import { routerMigrationHost } from "./migration-host.ts";
 import { OwnedFileBackend } from "./migration-state.ts";
 import {
   type ConfigDiff,
@@ -385,11 +392,20 @@ export class Daemon {
     }
     const token = await this.#readToken(cfg);
 
+    // A router of the file that moved to another hypervisor stays there.
+    const away = cfg.routers.filter((r) => this.ownership.get(r.name)?.role === "gone");
+    for (const r of away) {
+      this.logger.warn(
+        { router: r.name, to: this.ownership.get(r.name)?.peer },
+        "router of the file moved to another hypervisor: not started here",
+      );
+    }
+    const here: DaemonConfig = { ...cfg, routers: cfg.routers.filter((r) => !away.includes(r)) };
     const tx = new Transaction();
-    const diff = diffConfigs(emptyConfig(cfg), cfg, { vxlanOpen: false });
+    const diff = diffConfigs(emptyConfig(cfg), here, { vxlanOpen: false });
     const sinceOf = new Map([...meta].map(([name, m]) => [name, m.since]));
     try {
-      this.#apply(tx, diff, emptyConfig(cfg), cfg, sinceOf);
+      this.#apply(tx, diff, emptyConfig(cfg), here, sinceOf);
       for (const r of restore) this.#placeRouter(tx, r.config, "api", r.since, r.stored);
     } catch (e) {
       const failures = tx.rollback();
@@ -405,10 +421,11 @@ export class Daemon {
         hypervisor: this.hypervisor,
         vxlan: cfg.vxlan.listen,
         store: this.ownership,
-        host: this.#options.migrationHost ?? noMigrationHost,
+        host: this.#options.migrationHost ?? this.#routerMigrationHost(),
         registry: this.metrics,
         logger: this.logger,
         drop: (router) => this.#dropMoved(router),
+        linksReleased: () => this.#restoreFileLinks(),
         ...(this.#options.migrationChannel === undefined
           ? {}
           : { channel: this.#options.migrationChannel }),
@@ -750,7 +767,11 @@ export class Daemon {
           throw new ApiError(409, "DuplicateRouter", `router ${config.name} already exists`);
         }
         // Its speaker starts at commit (below), not on the first poll.
-        const r = new VirtualRouter(config.router, { arena: hv.arena, holdControlPlane: true });
+        const r = new VirtualRouter(config.router, {
+          arena: hv.arena,
+          holdControlPlane: true,
+          configInput: config.section,
+        });
         router = r;
         const bgp = new Map<string, NeighborRuntime>();
         const now = Date.now();
@@ -1490,21 +1511,147 @@ export class Daemon {
   }
 
   /**
+   * The migration host over this daemon's routers (./migration-host.ts):
+   * its `VirtualRouter`s leave, arriving routers are placed by `#placeArrived`.
+   */
+  #routerMigrationHost(): MigrationHost {
+    return routerMigrationHost({
+      arena: this.hypervisor.arena,
+      clock: this.hypervisor.clock,
+      router: (name) => this.#routers.get(name)?.router,
+      count: () => this.#routers.size,
+      place: (router, epoch) => this.#placeArrived(router, epoch),
+    });
+  }
+
+  /**
+   * Places a router that moved here, at activation (its control plane
+   * starts right after, in the standby): bound to the links prepared for
+   * it, in the router table, its BGP events logged. A router of this file
+   * coming back (same name, same section) is the file's router again, on
+   * its own links; any other is an API router, its section stored with the
+   * prepared links (written right after, in the daemon's order of
+   * operations), owned at `epoch` (the migration protocol wrote that entry).
+   */
+  #placeArrived(router: VirtualRouter, epoch: number): StandbyResult {
+    const hv = this.hypervisor;
+    const name = router.name;
+    const migration = this.migration;
+    if (migration === undefined) return { ok: false, error: "no migration service" };
+    if (this.#stopping) return { ok: false, error: "vroomd is shutting down" };
+    if (this.#routers.has(name)) return { ok: false, error: `router ${name} already runs here` };
+    const links = migration.target.prepared(name);
+    if (links.length !== router.ifaces.length) {
+      return {
+        ok: false,
+        error: `${links.length} links were prepared for ${name}, it has ${router.ifaces.length} interfaces`,
+      };
+    }
+    const section = router.configInput as Record<string, unknown>;
+    const fromFile = this.config.routers.find((r) => r.name === name);
+    const sameAsFile =
+      fromFile !== undefined &&
+      JSON.stringify(fromFile.section) === JSON.stringify(section) &&
+      fromFile.bindings.every((b) => links[b.ifIndex] === b.link);
+    const since = new Date().toISOString();
+    let config: DaemonRouterConfig;
+    let stored: StoredRouter | undefined;
+    if (sameAsFile) {
+      config = fromFile;
+    } else {
+      const ifcs = Array.isArray(section.interfaces) ? section.interfaces : [];
+      const withLinks = {
+        ...section,
+        interfaces: ifcs.map((ifc: unknown, i: number) => ({
+          ...(ifc as Record<string, unknown>),
+          link: links[i],
+        })),
+      };
+      const checked = checkRouterSection(withLinks);
+      if (!checked.ok) {
+        return {
+          ok: false,
+          error: `router ${name}: ${checked.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`,
+        };
+      }
+      config = checked.router;
+      stored = { version: 1, name, createdAt: since, router: withLinks };
+    }
+    const origin: RouterOrigin = sameAsFile ? "config" : "api";
+    const bound: number[] = [];
+    try {
+      hv.addRouter(router);
+      for (const [ifIndex, link] of links.entries()) {
+        hv.bind(name, ifIndex, link);
+        bound.push(ifIndex);
+      }
+    } catch (e) {
+      for (const i of bound) hv.unbind(name, i);
+      if (hv.placement.has(name)) hv.removeRouter(name);
+      return { ok: false, error: `placing ${name}: ${(e as Error).message}` };
+    }
+    const bgp = new Map<string, NeighborRuntime>();
+    const now = Date.now();
+    for (const n of router.bgp?.neighborList ?? []) bgp.set(n.name, { since: now });
+    router.onBgpEvent = (e) => this.#bgpEvent(name, bgp, e);
+    this.#routers.set(name, { name, origin, config, router, since, stored, bgp });
+    this.#ownedFile.meta.set(name, { origin, since });
+    this.logger.info({ router: name, epoch, origin, links }, "router moved here: placed");
+    if (stored !== undefined) {
+      const file = stored;
+      void this.#serial(async () => {
+        if (this.#routers.get(name)?.stored !== file) return;
+        await this.state.saveRouter(file);
+      }).catch((e) =>
+        this.logger.error({ err: e, router: name }, "cannot store the router that moved here"),
+      );
+    }
+    return { ok: true };
+  }
+
+  /** Links of the file the hypervisor lacks (an arriving router took them, then rolled back): made again. */
+  #restoreFileLinks(): void {
+    for (const l of this.config.links) {
+      if (this.hypervisor.links.get(l.name) !== undefined) continue;
+      try {
+        this.#createLink(l, this.config);
+        this.logger.info({ link: l.name }, "link of the file restored after a rolled-back arrival");
+      } catch (e) {
+        this.logger.error({ err: e, link: l.name }, "cannot restore a link of the file");
+      }
+    }
+  }
+
+  /**
    * A router that moved away: out of the hypervisor and the daemon (its
-   * peers already talk to the new home, so no Cease), its stored file gone.
-   * The migration protocol writes its ownership entry ("gone").
+   * peers already talk to the new home, so no Cease), its stored file gone,
+   * the links made for it when it arrived (not the file's) removed once
+   * nothing uses them. The migration protocol writes its ownership entry
+   * ("gone").
    */
   #dropMoved(router: string): Promise<void> {
     return this.#serial(async () => {
+      const hv = this.hypervisor;
       const rec = this.#routers.get(router);
       if (rec === undefined) {
-        if (this.hypervisor.placement.has(router)) this.hypervisor.removeRouter(router);
+        if (hv.placement.has(router)) hv.removeRouter(router);
         return;
       }
-      if (this.hypervisor.placement.has(router)) this.hypervisor.removeRouter(router);
+      if (hv.placement.has(router)) hv.removeRouter(router);
       this.#routers.delete(router);
       rec.router.close();
-      if (rec.origin === "api") await this.state.deleteRouter(router);
+      if (rec.origin === "api") {
+        await this.state.deleteRouter(router);
+        const fileLinks = new Set(this.config.links.map((l) => l.name));
+        for (const b of rec.config.bindings) {
+          const link = hv.links.get(b.link);
+          if (link === undefined || fileLinks.has(b.link)) continue;
+          const used =
+            hv.binding.byLink(link) !== undefined ||
+            hv.switching.list().some((r) => r.from === link || r.to === link);
+          if (!used) hv.removeLink(b.link, true);
+        }
+      }
       this.logger.info({ router }, "router moved away: dropped");
     });
   }

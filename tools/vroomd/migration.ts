@@ -30,12 +30,15 @@ import { execFile } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { Counter, Histogram, type Registry } from "prom-client";
 import type { Hypervisor } from "../../hypervisor/hypervisor.ts";
-import { VxlanEndpoint } from "../../hypervisor/links/vxlan.ts";
+import type { Link } from "../../hypervisor/link.ts";
+import { VxlanEndpoint, VxlanLink } from "../../hypervisor/links/vxlan.ts";
 import {
   HypervisorSourceSubstrate,
   HypervisorTargetSubstrate,
   type RedirectRequest,
   type RedirectView,
+  type SegmentPlan,
+  type TargetLinkFactory,
   vxlanSegments,
   vxlanTunnels,
 } from "../../hypervisor/migration.ts";
@@ -111,6 +114,8 @@ export interface DaemonMigrationOptions {
   logger: Logger;
   /** Removes a router that moved away (the source's last hook). */
   drop: (router: string) => Promise<void>;
+  /** Links prepared for a router that did not arrive were released (the daemon restores its file's links). */
+  linksReleased?: () => void;
   channel?: ChannelOptions;
   sourceTimeouts?: Partial<SourceTimeouts>;
 }
@@ -305,16 +310,21 @@ export class DaemonMigration {
       drop: o.drop,
     });
     const segments = o.section.segments;
-    const target = new HypervisorTargetSubstrate({
+    const target = new DaemonTargetSubstrate(() => o.linksReleased?.(), {
       hypervisor: hv,
-      link: vxlanSegments(
+      link: idleLinksFirst(
         hv,
         (router, iface) => segments[router]?.[iface],
-        () => hv.openVxlanEndpoint({ address: o.vxlan.host, port: o.vxlan.port }),
+        vxlanSegments(
+          hv,
+          (router, iface) => segments[router]?.[iface],
+          () => hv.openVxlanEndpoint({ address: o.vxlan.host, port: o.vxlan.port }),
+        ),
       ),
       onRehomed: (router, ifIndex) =>
         o.logger.info({ router, ifIndex }, "migration: a neighbour re-homed its end here"),
     });
+
     const metrics = migrationMetrics(o.registry);
     let self: DaemonMigration | undefined;
     let service: MigrationService;
@@ -342,6 +352,8 @@ export class DaemonMigration {
             if (ms !== undefined) metrics.phase.observe({ role: s.role, phase }, ms / 1000);
           }
           if (s.role === "source" && s.cpFreezeMs > 0) metrics.freeze.observe(s.cpFreezeMs / 1000);
+          // The links prepared for a router that arrived are its own from now on.
+          if (s.role === "target" && s.outcome === "moved") target.adopt(s.router);
           if (self !== undefined) self.#finished(s);
         },
         onEvent: (e: ServiceEvent) => o.logger.info({ event: e }, `migration: ${e.type}`),
@@ -539,6 +551,66 @@ function migrationMetrics(registry: Registry) {
       buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5, 1],
       registers,
     }),
+  };
+}
+
+/** The target substrate, telling the daemon when prepared links were released (a rollback). */
+class DaemonTargetSubstrate extends HypervisorTargetSubstrate {
+  constructor(
+    private readonly released: () => void,
+    options: ConstructorParameters<typeof HypervisorTargetSubstrate>[0],
+  ) {
+    super(options);
+  }
+
+  override async releaseLinks(router: string): Promise<void> {
+    await super.releaseLinks(router);
+    this.released();
+  }
+}
+
+/**
+ * A link on the hypervisor's main VXLAN endpoint with the segment's VNI,
+ * that no router is bound to and no switching rule uses: what a router
+ * that left this host leaves behind (its links stay, DESIGN.md step 6).
+ */
+export function idleSegmentLink(hv: Hypervisor, vni: number): VxlanLink | undefined {
+  const main = hv.vxlanEndpoint;
+  const link: Link | undefined = main?.get(vni);
+  if (!(link instanceof VxlanLink) || hv.links.get(link.name) !== link) return undefined;
+  if (hv.binding.byLink(link) !== undefined || hv.switching.target(link) !== undefined)
+    return undefined;
+  if (hv.switching.list().some((r) => r.to === link)) return undefined;
+  return link;
+}
+
+/**
+ * Target links that take the place of an idle link of the same VNI (see
+ * `idleSegmentLink`) under that link's name: the idle link goes and a
+ * prepared link (not learning, flooding to the segment's VTEPs) comes in
+ * its stead, so a router coming back to a host it left gets its old link
+ * names back. Without such a link, `make` builds the link.
+ */
+export function idleLinksFirst(
+  hv: Hypervisor,
+  plan: (router: string, iface: string) => SegmentPlan | undefined,
+  make: TargetLinkFactory,
+): TargetLinkFactory {
+  return (request) => {
+    const seg = plan(request.router, request.interface.name);
+    const idle =
+      seg === undefined || request.interface.layer !== "l2"
+        ? undefined
+        : idleSegmentLink(hv, seg.vni);
+    if (seg === undefined || idle === undefined) return make(request);
+    hv.removeLink(idle.name, true);
+    return idle.endpoint.link({
+      name: idle.name,
+      vni: seg.vni,
+      remotes: seg.remotes,
+      ...(seg.remotePort === undefined ? {} : { remotePort: seg.remotePort }),
+      learning: false,
+    });
   };
 }
 
