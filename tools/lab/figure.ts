@@ -77,13 +77,16 @@ export function renderSvg(f: FigureInput): string {
   }
   // Phases overlapping the traffic.
   const t1 = f.t0Ms + xMax * 1000;
+  let row = 0;
   for (const p of f.phases) {
     if (p.endMs < f.t0Ms || p.startMs > t1) continue;
+    // Labels of neighbouring phases go on alternate lines, so they never overlap.
+    const labelY = M.top + 12 + 12 * (row++ % 2);
     const a = x((p.startMs - f.t0Ms) / 1000);
     const b = Math.max(x((p.endMs - f.t0Ms) / 1000), a + 1);
     out.push(
       `<rect x="${fmt(a)}" y="${M.top}" width="${fmt(b - a)}" height="${ph}" fill="#f2d7a6" fill-opacity="0.55"/>`,
-      `<text x="${fmt(a + 2)}" y="${M.top + 12}" font-size="10" fill="#7a5200">${esc(p.name)}</text>`,
+      `<text x="${fmt(a + 2)}" y="${labelY}" font-size="10" fill="#7a5200">${esc(p.name)}</text>`,
     );
   }
   // Grid and axes.
