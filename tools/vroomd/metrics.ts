@@ -185,6 +185,26 @@ export function createMetrics(source: MetricsSource): Registry {
       for (const n of router.bgp.neighbors(now)) yield { router: name, vr: router, n };
     }
   }
+  /** A per-neighbour metric read from the speaker's status at scrape time. */
+  function perNeighbor(make: typeof Counter | typeof Gauge) {
+    return (name: string, help: string, read: (n: NeighborStatus) => number) =>
+      new make({
+        name,
+        help,
+        labelNames: ["router", "neighbor"],
+        registers,
+        collect() {
+          this.reset();
+          for (const { router, n } of bgpNeighbors()) {
+            const labels = { router, neighbor: n.name };
+            if (this instanceof Counter) this.inc(labels, read(n));
+            else this.set(labels, read(n));
+          }
+        },
+      });
+  }
+  const neighborCounter = perNeighbor(Counter);
+  const neighborGauge = perNeighbor(Gauge);
   /** The routers that run BGP. */
   function* bgpRouters(): Generator<{ router: string; vr: VirtualRouter }> {
     for (const { name, router } of source.routers()) {
@@ -220,30 +240,16 @@ export function createMetrics(source: MetricsSource): Registry {
       }
     },
   });
-  new Gauge({
-    name: "vroom_bgp_neighbor_admin_enabled",
-    help: "Whether a BGP neighbour is administratively enabled (0 after disable)",
-    labelNames: ["router", "neighbor"],
-    registers,
-    collect() {
-      this.reset();
-      for (const { router, n } of bgpNeighbors()) {
-        this.set({ router, neighbor: n.name }, n.enabled ? 1 : 0);
-      }
-    },
-  });
-  new Gauge({
-    name: "vroom_bgp_neighbor_established_seconds",
-    help: "Seconds a BGP session has been Established (0 when it is not)",
-    labelNames: ["router", "neighbor"],
-    registers,
-    collect() {
-      this.reset();
-      for (const { router, n } of bgpNeighbors()) {
-        this.set({ router, neighbor: n.name }, (n.uptimeMs ?? 0) / 1000);
-      }
-    },
-  });
+  neighborGauge(
+    "vroom_bgp_neighbor_admin_enabled",
+    "Whether a BGP neighbour is administratively enabled (0 after disable)",
+    (n) => (n.enabled ? 1 : 0),
+  );
+  neighborGauge(
+    "vroom_bgp_neighbor_established_seconds",
+    "Seconds a BGP session has been Established (0 when it is not)",
+    (n) => (n.uptimeMs ?? 0) / 1000,
+  );
   new Gauge({
     name: "vroom_bgp_neighbor_prefixes_accepted",
     help: "Routes held from a BGP neighbour after its import policy (Adj-RIB-In), per family",
@@ -278,42 +284,21 @@ export function createMetrics(source: MetricsSource): Registry {
       }
     },
   });
-  new Counter({
-    name: "vroom_bgp_neighbor_prefixes_received_total",
-    help: "Route announcements received from a BGP neighbour (every announcement counts)",
-    labelNames: ["router", "neighbor"],
-    registers,
-    collect() {
-      this.reset();
-      for (const { router, n } of bgpNeighbors()) {
-        this.inc({ router, neighbor: n.name }, n.prefixesReceived);
-      }
-    },
-  });
-  new Counter({
-    name: "vroom_bgp_neighbor_prefixes_rejected_total",
-    help: "Route announcements from a BGP neighbour refused by its import policy or as a loop",
-    labelNames: ["router", "neighbor"],
-    registers,
-    collect() {
-      this.reset();
-      for (const { router, n } of bgpNeighbors()) {
-        this.inc({ router, neighbor: n.name }, n.prefixesRejected);
-      }
-    },
-  });
-  new Counter({
-    name: "vroom_bgp_neighbor_withdrawals_received_total",
-    help: "Route withdrawals received from a BGP neighbour",
-    labelNames: ["router", "neighbor"],
-    registers,
-    collect() {
-      this.reset();
-      for (const { router, n } of bgpNeighbors()) {
-        this.inc({ router, neighbor: n.name }, n.withdrawalsReceived);
-      }
-    },
-  });
+  neighborCounter(
+    "vroom_bgp_neighbor_prefixes_received_total",
+    "Route announcements received from a BGP neighbour (every announcement counts)",
+    (n) => n.prefixesReceived,
+  );
+  neighborCounter(
+    "vroom_bgp_neighbor_prefixes_rejected_total",
+    "Route announcements from a BGP neighbour refused by its import policy or as a loop",
+    (n) => n.prefixesRejected,
+  );
+  neighborCounter(
+    "vroom_bgp_neighbor_withdrawals_received_total",
+    "Route withdrawals received from a BGP neighbour",
+    (n) => n.withdrawalsReceived,
+  );
   new Counter({
     name: "vroom_bgp_neighbor_messages_total",
     help: "BGP messages received (in) from and sent (out) to a neighbour, by type",
@@ -339,18 +324,11 @@ export function createMetrics(source: MetricsSource): Registry {
       for (const { router, n } of bgpNeighbors()) this.inc({ router, neighbor: n.name }, n.flaps);
     },
   });
-  new Counter({
-    name: "vroom_bgp_neighbor_established_total",
-    help: "Times a BGP session reached Established",
-    labelNames: ["router", "neighbor"],
-    registers,
-    collect() {
-      this.reset();
-      for (const { router, n } of bgpNeighbors()) {
-        this.inc({ router, neighbor: n.name }, n.establishedCount);
-      }
-    },
-  });
+  neighborCounter(
+    "vroom_bgp_neighbor_established_total",
+    "Times a BGP session reached Established",
+    (n) => n.establishedCount,
+  );
   new Gauge({
     name: "vroom_bgp_loc_rib_routes",
     help: "Best routes in a router's BGP Loc-RIB, per family",
