@@ -20,7 +20,7 @@ import { nativeAvailable } from "../../hypervisor/native.ts";
 import { PacketArena } from "../../router/batch.ts";
 import type { VirtualRouter } from "../../router/router.ts";
 import { parseConfigText } from "../../tools/vroomd/config.ts";
-import { Daemon } from "../../tools/vroomd/daemon.ts";
+import { applyOverrides, type ConfigOverrides, Daemon } from "../../tools/vroomd/daemon.ts";
 import { fillBatch, packetsOf } from "../hypervisor/fakes.ts";
 import { echoRequest4, frame, ipv4Packet } from "../router/packets.ts";
 import { http, LogCapture, TempDir } from "./helpers.ts";
@@ -121,6 +121,8 @@ describe.skipIf(!nativeAvailable())("vroomd moves a VirtualRouter with a live BG
   const daemons: Daemon[] = [];
   const captures = new Map<string, LogCapture>();
   let pr1: Daemon;
+  let pr1Text: string;
+  let pr1Overrides: ConfigOverrides;
   let pr2: Daemon;
   let nb: Daemon;
   let hostEp: VxlanEndpoint;
@@ -137,11 +139,9 @@ describe.skipIf(!nativeAvailable())("vroomd moves a VirtualRouter with a live BG
       if (!parsed.ok) throw new Error(parsed.errors.map(String).join("\n"));
       const logs = new LogCapture();
       captures.set(name, logs);
-      const d = await Daemon.start({
-        config: parsed.config,
-        logger: logs.logger,
-        overrides: { stateDir: dir.join("state"), socket: dir.join("vroomd.sock") },
-      });
+      const overrides = { stateDir: dir.join("state"), socket: dir.join("vroomd.sock") };
+      if (name === "pr1") pr1Overrides = overrides;
+      const d = await Daemon.start({ config: parsed.config, logger: logs.logger, overrides });
       daemons.push(d);
       return d;
     };
@@ -152,9 +152,7 @@ describe.skipIf(!nativeAvailable())("vroomd moves a VirtualRouter with a live BG
       e1: { vni: 100, remotes: [127.0.0.3], remotePort: ${P} }
       e2: { vni: 101, remotes: [127.0.0.4], remotePort: ${P} }
 `;
-    pr1 = await start(
-      "pr1",
-      `${head("pr1")}vxlan: { listen: "127.0.0.1:${P}" }
+    pr1Text = `${head("pr1")}vxlan: { listen: "127.0.0.1:${P}" }
 links:
   - { name: s100, kind: vxlan, vni: 100, remotes: [127.0.0.3], remotePort: ${P} }
   - { name: s101, kind: vxlan, vni: 101, remotes: [127.0.0.4], remotePort: ${P} }
@@ -164,8 +162,8 @@ ${VR1}migration:
   tunnel: { listen: "127.0.0.1:0" }
   peers:
     - { name: pr2, address: "127.0.0.1:${c2}", vtep: 127.0.0.2, vxlanPort: ${P}, psk: "${PSK}" }
-${segments}`,
-    );
+${segments}`;
+    pr1 = await start("pr1", pr1Text);
     pr2 = await start(
       "pr2",
       `${head("pr2")}vxlan: { listen: "127.0.0.2:${P}" }
@@ -280,6 +278,23 @@ routers:
     // No new OPEN, no flap.
     expect(peerSession()).toMatchObject({ state: "Established", flaps: 0, establishedCount: 1 });
     expect(peerSession().messagesIn.open).toBe(opensBefore);
+
+    // A reload that changes vr1's section at pr1 does not start it there
+    // again (regression: it was rebuilt, and ran on two hypervisors).
+    const changed = parseConfigText(
+      pr1Text.replace("connectRetryTime: 1", "connectRetryTime: 2"),
+      "pr1-changed.yaml",
+    );
+    if (!changed.ok) throw new Error(changed.errors.map(String).join("\n"));
+    // As vroomd reads its file on SIGHUP: the same overrides as at start.
+    const r1 = await pr1.reload(applyOverrides(changed.config, pr1Overrides));
+    expect(r1.ok, r1.errors?.join("; ")).toBe(true);
+    expect(pr1.hypervisor.placement.has("vr1")).toBe(false);
+    expect(pr1.ownership.get("vr1")).toMatchObject({ role: "gone", epoch: 2 });
+    const original = parseConfigText(pr1Text, "pr1.yaml");
+    if (!original.ok) throw new Error(original.errors.map(String).join("\n"));
+    expect((await pr1.reload(applyOverrides(original.config, pr1Overrides))).ok).toBe(true);
+    expect(pr1.hypervisor.placement.has("vr1")).toBe(false);
 
     // And back to pr1: the file's router again, on the file's links.
     const back = await http({ socket: pr2.socketPath }, "POST", "/v1/routers/vr1/migrate", {

@@ -514,8 +514,22 @@ export class Daemon {
     }
     const located = (issue: ConfigIssue): string =>
       next.locate?.(issue).toString() ?? `${file}: ${issue.path.join(".")}: ${issue.message}`;
-    const old = this.config;
-    const diff = diffConfigs(old, next, { vxlanOpen: this.hypervisor.vxlanEndpoint !== undefined });
+    // Routers of the file that moved to another hypervisor stay there: a
+    // reload neither rebuilds nor starts them here (never on two hosts).
+    const here = (c: DaemonConfig): DaemonConfig => ({
+      ...c,
+      routers: c.routers.filter((r) => this.ownership.get(r.name)?.role !== "gone"),
+    });
+    for (const r of next.routers.filter((r) => !here(next).routers.includes(r))) {
+      this.logger.warn(
+        { router: r.name, to: this.ownership.get(r.name)?.peer },
+        "router of the file moved to another hypervisor: not started here",
+      );
+    }
+    const old = here(this.config);
+    const diff = diffConfigs(old, here(next), {
+      vxlanOpen: this.hypervisor.vxlanEndpoint !== undefined,
+    });
     const problems: string[] = diff.restart.map(located);
     if (JSON.stringify(old.migration) !== JSON.stringify(next.migration)) {
       problems.push(
@@ -549,7 +563,7 @@ export class Daemon {
     const tx = new Transaction();
     try {
       const sinceOf = new Map([...this.#routers.values()].map((r) => [r.name, r.since]));
-      this.#apply(tx, diff, old, next, sinceOf);
+      this.#apply(tx, diff, old, here(next), sinceOf);
     } catch (e) {
       const failures = tx.rollback();
       for (const f of failures) this.logger.error(f);
