@@ -535,7 +535,12 @@ export class PeerFsm {
     this.fsmError(ev, now);
   }
 
-  private openConfirm(ev: FsmEvent, now: number): void {
+  /**
+   * The events OpenConfirm and Established handle alike (RFC 4271 8.2.2):
+   * administrative stop, hold timer, keepalive timer, TCP failure,
+   * NOTIFICATION, collision dump. Answers whether `ev` was one of them.
+   */
+  private sessionEvent(ev: FsmEvent, now: number): boolean {
     switch (ev) {
       case FsmEvent.ManualStop:
         this.notifyAndIdle(
@@ -543,18 +548,18 @@ export class PeerFsm {
           now,
           DownReason.AdminStop,
         );
-        return;
+        return true;
       case FsmEvent.HoldTimerExpires:
         this.notifyAndIdle(
           bgpError(ErrorCode.HoldTimerExpired, 0),
           now,
           DownReason.HoldTimerExpired,
         );
-        return;
+        return true;
       case FsmEvent.KeepaliveTimerExpires:
         this.send(KEEPALIVE as Uint8Array, now);
         this.restartKeepalive(now);
-        return;
+        return true;
       case FsmEvent.TcpConnectionFails:
         this.dropTcp(now, true);
         this.finish(
@@ -562,19 +567,26 @@ export class PeerFsm {
           this.peerClosed ? DownReason.PeerClosed : DownReason.ConnectionFailed,
           undefined,
         );
-        return;
+        return true;
       case FsmEvent.NotifMsgVerErr:
       case FsmEvent.NotifMsg:
         this.dropTcp(now, false);
         this.finish(now, DownReason.NotificationReceived, this.pendingError);
-        return;
+        return true;
       case FsmEvent.OpenCollisionDump:
         this.notifyAndIdle(
           ceaseError(CeaseSubcode.ConnectionCollisionResolution),
           now,
           DownReason.CollisionLost,
         );
-        return;
+        return true;
+    }
+    return false;
+  }
+
+  private openConfirm(ev: FsmEvent, now: number): void {
+    if (this.sessionEvent(ev, now)) return;
+    switch (ev) {
       case FsmEvent.BgpHeaderErr:
       case FsmEvent.BgpOpenMsgErr:
         this.notifyAndIdle(this.pendingError!, now);
@@ -589,45 +601,8 @@ export class PeerFsm {
   }
 
   private established(ev: FsmEvent, now: number): void {
+    if (this.sessionEvent(ev, now)) return;
     switch (ev) {
-      case FsmEvent.ManualStop:
-        this.notifyAndIdle(
-          this.pendingError ?? ceaseError(CeaseSubcode.AdministrativeShutdown),
-          now,
-          DownReason.AdminStop,
-        );
-        return;
-      case FsmEvent.HoldTimerExpires:
-        this.notifyAndIdle(
-          bgpError(ErrorCode.HoldTimerExpired, 0),
-          now,
-          DownReason.HoldTimerExpired,
-        );
-        return;
-      case FsmEvent.KeepaliveTimerExpires:
-        this.send(KEEPALIVE as Uint8Array, now);
-        this.restartKeepalive(now);
-        return;
-      case FsmEvent.TcpConnectionFails:
-        this.dropTcp(now, true);
-        this.finish(
-          now,
-          this.peerClosed ? DownReason.PeerClosed : DownReason.ConnectionFailed,
-          undefined,
-        );
-        return;
-      case FsmEvent.NotifMsgVerErr:
-      case FsmEvent.NotifMsg:
-        this.dropTcp(now, false);
-        this.finish(now, DownReason.NotificationReceived, this.pendingError);
-        return;
-      case FsmEvent.OpenCollisionDump:
-        this.notifyAndIdle(
-          ceaseError(CeaseSubcode.ConnectionCollisionResolution),
-          now,
-          DownReason.CollisionLost,
-        );
-        return;
       case FsmEvent.KeepAliveMsg:
         return;
       case FsmEvent.UpdateMsg: {
