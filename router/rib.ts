@@ -69,6 +69,12 @@ export class Rib {
   /** IPv6: keyed by `w0,w1,w2,w3/len`. */
   private readonly v6 = new Map<string, Routes>();
   private count = 0;
+  /**
+   * Adopting a FIB that already holds the RIB's choices (a migrated
+   * router's, cloned from its source): the RIB keeps its own state and
+   * references but leaves the FIB alone until this goes false.
+   */
+  adopting = false;
 
   constructor(
     private readonly fib: Fib,
@@ -236,11 +242,13 @@ export class Rib {
   }
 
   private install4(prefix: number, length: number, routes: Routes | undefined): void {
+    if (this.adopting) return;
     if (routes === undefined) this.fib.delete4(prefix >>> 0, length);
     else this.fib.insert4(prefix >>> 0, length, hopOf(best(routes)));
   }
 
   private install6(prefix: Uint32Array, length: number, routes: Routes | undefined): void {
+    if (this.adopting) return;
     if (routes === undefined) this.fib.delete6(prefix, length);
     else this.fib.insert6(prefix, length, hopOf(best(routes)));
   }

@@ -64,9 +64,12 @@ export interface VirtualRouterOptions {
   /**
    * Build on this FIB and adjacency table (loaded from a migrated data-plane
    * image) instead of empty ones; the table's pinned entries are unpinned
-   * once the router's own routes are in (see `importControlPlane`).
+   * once the router's own routes are in (see `importControlPlane`). With
+   * `adopt`, the FIB already holds what this router's RIB chooses (it was
+   * cloned from the router's source): the RIB is built without writing it,
+   * until `finishAdoption`.
    */
-  restore?: { fib: Fib; adjacencies: AdjacencyTable };
+  restore?: { fib: Fib; adjacencies: AdjacencyTable; adopt?: boolean };
 }
 
 /**
@@ -113,6 +116,8 @@ export class VirtualRouter implements RouterPort {
   private control: ControlPlaneState;
   /** The state a freeze left, to go back to at thaw. */
   private beforeFreeze: ControlPlaneState = "running";
+  /** Control planes imported so far (a held router may take a newer one). */
+  private imports = 0;
 
   /** Checks a configuration and builds the router, or returns every problem found. */
   static create(
@@ -143,6 +148,7 @@ export class VirtualRouter implements RouterPort {
       (c, i) => new RouterInterface(i, c, options.arena.batch(batchSize)),
     );
     this.rib = new Rib(this.fib, this.adjacencies);
+    this.rib.adopting = options.restore?.adopt === true;
     this.host = new HostStack((ifc) => this.flush(ifc));
     this.dataPlane = new DataPlane(
       this.fib,
@@ -388,6 +394,11 @@ export class VirtualRouter implements RouterPort {
    * connections, its learned routes installed in the RIB (and so the FIB),
    * and the adjacency table unpinned. Throws (TcpImportError, Error) on a
    * state that does not fit this router; the router is then unusable.
+   *
+   * A router still held may import again, a newer state of the same source
+   * (a migration's final state after a pre-copy round): the TCP stack and
+   * the sessions are replaced, tables of unchanged stamps kept; a state
+   * whose routes changed is refused (build the router again).
    */
   importControlPlane(state: ControlPlaneImport, now: number): void {
     if (this.control !== "held")
@@ -429,9 +440,26 @@ export class VirtualRouter implements RouterPort {
     this.tcpStack = stack;
     this.host.tcp = stack;
     if (bgp && state.bgp) {
-      bgp.import(state.bgp, now, (id) => stack.connection(id));
-      bgp.reinstall(now);
+      const routesChanged = bgp.import(state.bgp, now, (id) => stack.connection(id));
+      if (routesChanged && this.imports > 0)
+        throw new Error(
+          `router ${this.name}: a second import changes the BGP routes; build the router again`,
+        );
+      if (routesChanged) bgp.reinstall(now);
     }
+    this.imports++;
+    // While adopting, the pins keep the FIB's adjacencies until the RIB owns the FIB.
+    if (!this.rib.adopting) this.adjacencies.unpin();
+  }
+
+  /** Whether the RIB is still adopting a cloned FIB (see `VirtualRouterOptions.restore`). */
+  get adopting(): boolean {
+    return this.rib.adopting;
+  }
+
+  /** Ends the adoption: from now on the RIB writes the FIB as usual. */
+  finishAdoption(): void {
+    this.rib.adopting = false;
     this.adjacencies.unpin();
   }
 

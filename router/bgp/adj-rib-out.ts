@@ -57,6 +57,7 @@ export class AdjRibOut {
         return;
       }
       this.pending.values[p] = attrId;
+      this.pending.touch();
     } else {
       if (attrId === current) return;
       const s = this.pending.insert(w, o, length);

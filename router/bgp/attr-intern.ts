@@ -11,6 +11,7 @@
  * with one reference owned by the caller; `ref`/`unref` move references;
  * an entry goes when its last reference does.
  */
+import { nextStamp } from "./prefix-table.ts";
 import {
   asPathFirst,
   asPathLength,
@@ -64,6 +65,8 @@ export class AttrInterner {
   private readonly entries: (InternedAttrs | undefined)[] = [undefined];
   private readonly free: number[] = [];
   private count = 0;
+  /** Moves at every change of the sets or their counts (see prefix-table.ts, `stamp`). */
+  stamp = nextStamp();
 
   /** Number of distinct sets held. */
   get size(): number {
@@ -97,6 +100,7 @@ export class AttrInterner {
 
   /** The id of `attrs`' set, with one reference for the caller. */
   intern(attrs: PathAttributes): number {
+    this.stamp = nextStamp();
     const hash = attributesHash(attrs);
     const id = this.lookup(attrs, hash);
     if (id !== NO_ATTRS) {
@@ -123,11 +127,14 @@ export class AttrInterner {
   }
 
   ref(id: number): void {
-    if (id !== NO_ATTRS) this.entries[id]!.refs++;
+    if (id === NO_ATTRS) return;
+    this.stamp = nextStamp();
+    this.entries[id]!.refs++;
   }
 
   unref(id: number): void {
     if (id === NO_ATTRS) return;
+    this.stamp = nextStamp();
     const e = this.entries[id]!;
     if (--e.refs > 0) return;
     this.unindex(e.hash, id);
@@ -143,6 +150,7 @@ export class AttrInterner {
 
   /** Replaces the content with sets under given ids and counts (for import). */
   restoreAll(records: readonly { id: number; refs: number; attrs: PathAttributes }[]): void {
+    this.stamp = nextStamp();
     this.byHash.clear();
     this.entries.length = 1;
     this.free.length = 0;

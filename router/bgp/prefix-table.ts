@@ -8,10 +8,24 @@
  *
  * A slot is an integer; `lens[slot]` is the prefix length + 1 (0 = empty).
  * IPv4 keys are one word per slot, IPv6 keys four.
+ *
+ * Every table carries a `stamp`, taken from one process-wide counter when
+ * the table is made and again at each change (an insert, a deletion, a
+ * value set through `setValue`, or `touch()` after writing `values`
+ * directly): two equal stamps mean the same table with the same content.
+ * A router's migration uses them to send a table only when it changed.
  */
 import type { Family } from "../../fib/types.ts";
 
 const MIN_CAPACITY = 16;
+
+/** The process-wide change counter behind every table's `stamp`. */
+let changeClock = 0;
+
+/** A new change stamp (tables and the attribute interner share the counter). */
+export function nextStamp(): number {
+  return ++changeClock;
+}
 
 /** A list of prefixes of one family, packed: IPv4 as addr/length pairs, IPv6 as 4 words + length. */
 export class PrefixList {
@@ -66,6 +80,8 @@ export class PrefixTable {
   lens: Uint8Array;
   values: Int32Array;
   size = 0;
+  /** Changes whenever the content may have changed (see the module comment). */
+  stamp = nextStamp();
   private mask: number;
 
   constructor(
@@ -152,6 +168,7 @@ export class PrefixTable {
 
   /** The slot of the IPv4 prefix, inserted (values zeroed) if absent; `inserted` tells which. */
   insert4(addr: number, length: number): number {
+    this.stamp = ++changeClock;
     if ((this.size + 1) * 4 > this.lens.length * 3) this.resize(this.lens.length * 2);
     const lens = this.lens;
     const keys = this.keys;
@@ -175,6 +192,7 @@ export class PrefixTable {
   }
 
   insert6(w: ArrayLike<number>, o: number, length: number): number {
+    this.stamp = ++changeClock;
     if ((this.size + 1) * 4 > this.lens.length * 3) this.resize(this.lens.length * 2);
     const s0 = this.find6(w, o, length);
     if (s0 >= 0) {
@@ -205,6 +223,7 @@ export class PrefixTable {
 
   /** Removes the entry in `slot` (backward-shift: later entries of the run may move). */
   deleteSlot(slot: number): void {
+    this.stamp = ++changeClock;
     const lens = this.lens;
     const keys = this.keys;
     const values = this.values;
@@ -233,6 +252,7 @@ export class PrefixTable {
 
   /** Removes every entry (keeps the capacity unless `shrink`). */
   clear(shrink = true): void {
+    this.stamp = ++changeClock;
     if (shrink && this.lens.length > MIN_CAPACITY) {
       this.mask = MIN_CAPACITY - 1;
       this.keys = new Uint32Array(MIN_CAPACITY * this.stride);
@@ -249,7 +269,13 @@ export class PrefixTable {
   }
 
   setValue(slot: number, value: number, col = 0): void {
+    this.stamp = ++changeClock;
     this.values[slot * this.cols + col] = value;
+  }
+
+  /** Records a change made by writing `values` directly. */
+  touch(): void {
+    this.stamp = ++changeClock;
   }
 
   /** IPv4 address of the entry in `slot`. */

@@ -42,7 +42,7 @@ import { LocRib } from "./loc-rib.ts";
 import { ACCEPT_ALL, compilePolicies, type Policy, REJECT_ALL, withChanges } from "./policy.ts";
 import { PrefixList, type PrefixTable } from "./prefix-table.ts";
 import { Neighbor, type NeighborOwner } from "./session.ts";
-import type { SpeakerState } from "./state.ts";
+import type { ExportMarks, SpeakerState } from "./state.ts";
 import { exportSpeaker, importSpeaker } from "./state.ts";
 import type { BgpConnection, BgpTransport, TcpEndpoint, TransportUser } from "./transport.ts";
 import { sameAddress } from "./transport.ts";
@@ -647,11 +647,11 @@ export class BgpSpeaker implements NeighborOwner {
   }
 
   /** The whole state as plain data (sessions, RIBs, timers as deadlines); finishes background work first. */
-  export(now: number): SpeakerState {
+  export(now: number, marks?: ExportMarks): SpeakerState {
     this.clock = now;
     while (this.jobs.length > 0) this.runJobs(1 << 30);
     this.endBatch(now);
-    return exportSpeaker(this, now);
+    return exportSpeaker(this, now, marks);
   }
 
   /**
@@ -659,18 +659,24 @@ export class BgpSpeaker implements NeighborOwner {
    * connections come back by id through `connection` (from the TCP stack's
    * own import, with `transportUser` as their user); deadlines are moved by
    * `now - exportedAt`. The router's RIB is not told (see `reinstall`).
+   * Tables loaded by an earlier import at the same stamps are kept (see
+   * state.ts); answers whether the routes to install changed.
    */
   import(
     state: SpeakerState,
     now: number,
     connection: (id: string) => BgpConnection | undefined,
-  ): void {
+  ): boolean {
     this.clock = now;
-    importSpeaker(this, state, now, connection);
+    const changed = importSpeaker(this, state, now, connection);
     this.started = true;
     // The listeners come back with the TCP stack's own import.
     this.listening = this.config.listen;
+    return changed;
   }
+
+  /** @internal Tables `import` loaded: path → the sender's stamp and the live table's stamp after loading. */
+  readonly importedTables = new Map<string, { from: number; live: number }>();
 
   // ---- internals reached by state.ts ---------------------------------------------------
 

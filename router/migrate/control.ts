@@ -82,7 +82,7 @@ const controlSchema = z.strictObject({
       version: z.number(),
       exportedAt: z.number(),
       neighbors: z.array(z.unknown()),
-      attrs: z.array(z.unknown()),
+      attrs: z.union([z.array(z.unknown()), z.strictObject({ same: z.number() })]),
     })
     .nullable(),
   kept: z.array(bytes).optional(),

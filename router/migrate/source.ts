@@ -13,15 +13,19 @@
  * TCP counters (every segment in or out, so every BGP message and every
  * timer that sends), the BGP speaker's table sizes, neighbour (ARP/ND)
  * entries, the FIB seq and the adjacency table's changes. Each round of
- * changes is the whole control image again (or an empty body when nothing
- * changed): simple and always correct, at the price of a full export per
- * round. The final state is always complete, so a change the fingerprint
- * misses only makes a pre-copy round staler, never the activated router.
+ * changes is the control image again (or an empty body when nothing
+ * changed) in which BGP tables whose stamps did not move since the round
+ * before travel as `{same: stamp}` (router/bgp/state.ts): a stable full
+ * table costs its bytes once, in the snapshot, and later rounds and the
+ * final state carry sessions, timers and what changed. The final state is
+ * otherwise complete, so a change the fingerprint misses only makes a
+ * pre-copy round staler, never the activated router.
  *
  * Segments handed over (final state, `takeQueued`) are remembered until
  * the migration ends, so that a rollback feeds them to the source's own
  * TCP before the ones still kept.
  */
+import type { ExportMarks } from "../bgp/state.ts";
 import type { VirtualRouter } from "../router.ts";
 import { type ControlImage, encodeControl } from "./control.ts";
 import { encodeDataPlaneChanges, encodeDataPlaneImage } from "./dataplane.ts";
@@ -52,6 +56,8 @@ export class MigratableVirtualRouter {
   private fingerprint = "";
   private handedOver: Uint8Array[] = [];
   private frozen = false;
+  /** BGP tables sent to the target so far, by path and stamp (router/bgp/state.ts). */
+  private marks: ExportMarks = new Map();
 
   constructor(
     readonly router: VirtualRouter,
@@ -111,6 +117,7 @@ export class MigratableVirtualRouter {
   }
 
   controlSnapshot(): { bytes: Uint8Array; version: number } {
+    this.marks = new Map();
     const image = this.image();
     return {
       bytes: encodeControl(ImageKind.ControlImage, this.version, image),
@@ -159,6 +166,7 @@ export class MigratableVirtualRouter {
 
   migrationEnded(): void {
     this.router.fib.disableJournal();
+    this.marks = new Map();
     this.handedOver = [];
     this.adjacenciesSent = -1;
   }
@@ -182,7 +190,7 @@ export class MigratableVirtualRouter {
         nd: i.nd.export(),
       })),
       tcp: r.tcp.export(now),
-      bgp: r.bgp ? r.bgp.export(now) : null,
+      bgp: r.bgp ? r.bgp.export(now, this.marks) : null,
     };
   }
 

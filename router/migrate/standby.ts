@@ -2,27 +2,40 @@
  * The target side of a router's migration: a standby that loads the
  * data-plane image and changes into a FIB and adjacency table of its own,
  * keeps the latest control image and the final state, runs nothing, and at
- * `activate` builds the live `VirtualRouter` on them (migration/host.ts's
+ * `activate` makes the live `VirtualRouter` of them (migration/host.ts's
  * `StandbyRouter`, satisfied structurally).
  *
  * Every load checks everything before it changes anything: the frame
  * (magic, version, kind, length, CRC), the seq it leads to, the adjacency
  * table, that every FIB next hop names an adjacency, and the FIB part
  * through `Fib.restore` / `Fib.applyJournal` (themselves all or nothing).
- * Activation checks the final state against the configuration it carries
- * (name, interfaces, MACs) before building; the router is built on the
- * loaded FIB with its control plane held, takes the TCP and BGP state with
- * deadlines moved by `now - sourceTime`, the neighbour tables and counters,
- * is handed to the host (`place`), starts, and processes the segments the
- * source kept.
+ * Control images may send BGP tables as unchanged since the last round
+ * (router/bgp/state.ts); they are put back from the image held.
+ *
+ * The router is prepared ahead of the freeze: each control image that
+ * changes the routes (or the configuration, or the adjacency table) builds
+ * a held router on the loaded FIB whose RIB *adopts* it (router/rib.ts: the
+ * FIB already holds the source's choices, so the RIB is rebuilt without
+ * writing it, and the journal's seq stays the source's), on a copy of the
+ * adjacency table so that nothing it holds leaks into the standby's. At
+ * activation, when the final state's routes, configuration and table are
+ * those the prepared router was built on, it only takes the final TCP and
+ * session state (tables of unchanged stamps are kept), the neighbour tables
+ * and counters: work in proportion to what changed, not to the table.
+ * Otherwise activation builds the router as a fresh one, writing the FIB
+ * where the RIB disagrees (it never should). Either way the final state is
+ * checked against the configuration it carries (name, interfaces, MACs)
+ * first, the router is handed to the host (`place`), starts, and processes
+ * the segments the source kept.
  */
 import { Fib } from "../../fib/fib.ts";
 import { decodeJournal } from "../../fib/journal.ts";
 import { NO_ROUTE } from "../../fib/types.ts";
 import { type AdjacencyEntry, AdjacencyTable } from "../adjacency.ts";
 import type { PacketArena } from "../batch.ts";
-import { parseRouterConfig } from "../config.ts";
-import { VirtualRouter } from "../router.ts";
+import { resolveSpeakerState, routeIdentity } from "../bgp/state.ts";
+import { parseRouterConfig, type RouterConfig } from "../config.ts";
+import { type ControlPlaneImport, VirtualRouter } from "../router.ts";
 import { type ControlImage, decodeControl } from "./control.ts";
 import { decodeDataPlane } from "./dataplane.ts";
 import { ImageKind, openFrame } from "./frame.ts";
@@ -41,6 +54,20 @@ export interface StandbyOptions {
   place(router: VirtualRouter, epoch: number): StandbyResult;
 }
 
+/** A held router built from a control image, ready to take the final state. */
+interface PreparedRouter {
+  router: VirtualRouter;
+  /** The standby's adjacency table it was built against (the router holds a copy). */
+  table: AdjacencyTable;
+  /** Entries of the router's copy right after loading (more: the RIB needed new adjacencies). */
+  tableSize: number;
+  config: string;
+  routes: string;
+}
+
+/** How the last activation went (for tests and reports). */
+export type ActivationPath = "prepared" | "built";
+
 export class VirtualStandbyRouter {
   private fib: Fib | undefined;
   private adjacencies: AdjacencyTable | undefined;
@@ -52,6 +79,9 @@ export class VirtualStandbyRouter {
   epoch: number | undefined;
   /** FIB changes the rebuilt RIB made at activation (0 when the image matched the router's routes). */
   activationFibChanges = 0;
+  /** Whether the last activation used the prepared router or built one. */
+  activationPath: ActivationPath | undefined;
+  private prepared: PreparedRouter | undefined;
 
   constructor(
     readonly name: string,
@@ -186,7 +216,11 @@ export class VirtualStandbyRouter {
     if (!d.ok) return d;
     const checked = this.checkImage(d.image, d.version, version);
     if (checked) return checked;
-    this.control = { image: d.image, version: d.version };
+    const image = this.resolve(d.image, undefined);
+    if (!image.ok) return image;
+    const prepared = this.prepare(image.image);
+    if (!prepared.ok) return prepared;
+    this.control = { image: image.image, version: d.version };
     return { ok: true };
   }
 
@@ -213,7 +247,11 @@ export class VirtualStandbyRouter {
       };
     const checked = this.checkImage(d.image, d.version, version);
     if (checked) return checked;
-    this.control = { image: d.image, version: d.version };
+    const image = this.resolve(d.image, this.control.image);
+    if (!image.ok) return image;
+    const prepared = this.prepare(image.image);
+    if (!prepared.ok) return prepared;
+    this.control = { image: image.image, version: d.version };
     return { ok: true };
   }
 
@@ -228,7 +266,9 @@ export class VirtualStandbyRouter {
       const one = decodeKept(encodeOne(p));
       if (!one.ok) return { ok: false, error: `final state: kept segment ${i}: ${one.error}` };
     }
-    this.final = d.image;
+    const image = this.resolve(d.image, this.control?.image);
+    if (!image.ok) return image;
+    this.final = image.image;
     return { ok: true };
   }
 
@@ -242,40 +282,18 @@ export class VirtualStandbyRouter {
     if (!image) return { ok: false, error: "activate without a final state" };
     if (!Number.isFinite(now) || !Number.isFinite(sourceTime))
       return { ok: false, error: "activate: clocks must be finite" };
-    const parsed = parseRouterConfig(image.config);
-    if (!parsed.ok)
-      return { ok: false, error: `final state: configuration: ${parsed.errors.join("; ")}` };
-    const config = parsed.config;
-    if (config.interfaces.length !== image.interfaces.length)
-      return { ok: false, error: "final state: interfaces do not match the configuration" };
-    for (const [i, ifc] of config.interfaces.entries()) {
-      const got = image.interfaces[i];
-      if (got.name !== ifc.name || got.mac !== ifc.mac)
-        return {
-          ok: false,
-          error: `final state: interface ${i} (${got.name}) does not match the configuration`,
-        };
-    }
-    if ((image.bgp === null) !== (config.bgp === undefined))
-      return { ok: false, error: "final state: BGP state and configuration disagree" };
     const shift = now - sourceTime;
+    const seqBefore = fib.seq;
     let router: VirtualRouter | undefined;
     try {
-      const seqBefore = fib.seq;
-      router = new VirtualRouter(config, {
-        arena: this.options.arena,
-        batchSize: this.options.batchSize,
-        holdControlPlane: true,
-        configInput: image.config,
-        restore: { fib, adjacencies },
-      });
-      router.importControlPlane(
-        {
-          tcp: { ...(image.tcp as object), exportedAt: sourceTime },
-          bgp: image.bgp ? { ...image.bgp, exportedAt: sourceTime } : undefined,
-        },
-        now,
-      );
+      router = this.takePrepared(image, now, sourceTime);
+      if (router) this.activationPath = "prepared";
+      else {
+        const built = this.build(image, fib, adjacencies, false, now, sourceTime);
+        if (!built.ok) return built;
+        router = built.router;
+        this.activationPath = "built";
+      }
       this.activationFibChanges = fib.seq - seqBefore;
       for (const [i, ifc] of router.ifaces.entries()) {
         ifc.arp.import(image.interfaces[i].arp, shift);
@@ -300,6 +318,122 @@ export class VirtualStandbyRouter {
     return { ok: true };
   }
 
+  /**
+   * The prepared router with the final state's sessions, when it was built
+   * on the same routes, configuration and adjacency table; otherwise (or
+   * when taking the state fails) it is dropped and undefined answered.
+   */
+  private takePrepared(
+    image: ControlImage,
+    now: number,
+    sourceTime: number,
+  ): VirtualRouter | undefined {
+    const p = this.prepared;
+    this.prepared = undefined;
+    if (!p) return undefined;
+    const usable =
+      p.table === this.adjacencies &&
+      p.router.adjacencies.size === p.tableSize &&
+      p.config === JSON.stringify(image.config) &&
+      p.routes === routesOf(image);
+    if (!usable) {
+      p.router.close();
+      return undefined;
+    }
+    const config = checkFinal(image, p.router.config);
+    if (!config.ok) {
+      p.router.close();
+      throw new Error(config.error);
+    }
+    try {
+      p.router.importControlPlane(controlImport(image, sourceTime), now);
+    } catch {
+      // A state the prepared router cannot take as it is: build afresh instead.
+      p.router.close();
+      return undefined;
+    }
+    p.router.finishAdoption();
+    return p.router;
+  }
+
+  /**
+   * Builds a held router of `image` on `fib` and `table`; `adopt`: the RIB
+   * leaves the FIB alone (see the module comment).
+   */
+  private build(
+    image: ControlImage,
+    fib: Fib,
+    table: AdjacencyTable,
+    adopt: boolean,
+    now: number,
+    sourceTime: number,
+  ): { ok: true; router: VirtualRouter } | { ok: false; error: string } {
+    const parsed = parseRouterConfig(image.config);
+    if (!parsed.ok)
+      return { ok: false, error: `final state: configuration: ${parsed.errors.join("; ")}` };
+    const checked = checkFinal(image, parsed.config);
+    if (!checked.ok) return checked;
+    const router = new VirtualRouter(parsed.config, {
+      arena: this.options.arena,
+      batchSize: this.options.batchSize,
+      holdControlPlane: true,
+      configInput: image.config,
+      restore: { fib, adjacencies: table, adopt },
+    });
+    try {
+      router.importControlPlane(controlImport(image, sourceTime), now);
+    } catch (e) {
+      router.close();
+      throw e;
+    }
+    return { ok: true, router };
+  }
+
+  /**
+   * Prepares the router for `image` ahead of the freeze (see the module
+   * comment): kept when the image changes only session state, built again
+   * otherwise. An image the router cannot be built from is refused now
+   * rather than at activation.
+   */
+  private prepare(image: ControlImage): StandbyResult {
+    const fib = this.fib;
+    const table = this.adjacencies;
+    if (!fib || !table) return { ok: true }; // the data plane comes first; activation builds then
+    const config = JSON.stringify(image.config);
+    const routes = routesOf(image);
+    const p = this.prepared;
+    if (p && p.table === table && p.config === config && p.routes === routes) return { ok: true };
+    p?.router.close();
+    this.prepared = undefined;
+    const copy = loadTable(table.entries());
+    if (!copy.ok) return copy;
+    try {
+      const built = this.build(image, fib, copy.table, true, image.takenAt, image.takenAt);
+      if (!built.ok) return built;
+      this.prepared = {
+        router: built.router,
+        table,
+        tableSize: copy.table.size,
+        config,
+        routes,
+      };
+    } catch (e) {
+      return { ok: false, error: `control image: ${e instanceof Error ? e.message : String(e)}` };
+    }
+    return { ok: true };
+  }
+
+  /** `image` with its BGP tables sent as unchanged put back from `previous`. */
+  private resolve(
+    image: ControlImage,
+    previous: ControlImage | undefined,
+  ): { ok: true; image: ControlImage } | { ok: false; error: string } {
+    if (!image.bgp) return { ok: true, image };
+    const r = resolveSpeakerState(image.bgp, previous?.bgp ?? undefined);
+    if (!r.ok) return r;
+    return { ok: true, image: { ...image, bgp: r.state } };
+  }
+
   injectLate(bytes: Uint8Array, now: number): StandbyResult {
     if (!this.live) return { ok: false, error: "late segments before activation" };
     const d = decodeKept(bytes);
@@ -311,6 +445,8 @@ export class VirtualStandbyRouter {
   discard(): void {
     if (this.live) throw new Error("an activated router is not discarded");
     this.discarded = true;
+    this.prepared?.router.close();
+    this.prepared = undefined;
     this.fib = undefined;
     this.adjacencies = undefined;
     this.control = undefined;
@@ -337,6 +473,36 @@ export class VirtualStandbyRouter {
       };
     return undefined;
   }
+}
+
+/** The final state against the configuration it carries: interfaces, MACs, BGP. */
+function checkFinal(image: ControlImage, config: RouterConfig): StandbyResult {
+  if (config.interfaces.length !== image.interfaces.length)
+    return { ok: false, error: "final state: interfaces do not match the configuration" };
+  for (const [i, ifc] of config.interfaces.entries()) {
+    const got = image.interfaces[i];
+    if (got.name !== ifc.name || got.mac !== ifc.mac)
+      return {
+        ok: false,
+        error: `final state: interface ${i} (${got.name}) does not match the configuration`,
+      };
+  }
+  if ((image.bgp === null) !== (config.bgp === undefined))
+    return { ok: false, error: "final state: BGP state and configuration disagree" };
+  return { ok: true };
+}
+
+/** What decides the routes a router built from `image` installs (see state.ts, `routeIdentity`). */
+function routesOf(image: ControlImage): string {
+  return image.bgp ? routeIdentity(image.bgp) : "";
+}
+
+/** The image's TCP and BGP state, timed on the source's clock at `sourceTime`. */
+function controlImport(image: ControlImage, sourceTime: number): ControlPlaneImport {
+  return {
+    tcp: { ...(image.tcp as object), exportedAt: sourceTime },
+    bgp: image.bgp ? { ...image.bgp, exportedAt: sourceTime } : undefined,
+  };
 }
 
 function loadTable(

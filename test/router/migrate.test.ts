@@ -10,8 +10,11 @@ import type { MigratableRouter, StandbyRouter } from "../../migration/host.ts";
 import { PacketArena } from "../../router/batch.ts";
 import type { StaticRoute } from "../../router/config.ts";
 import {
+  decodeControl,
   decodeKept,
+  encodeControl,
   encodeKept,
+  ImageKind,
   MigratableVirtualRouter,
   VirtualStandbyRouter,
 } from "../../router/migrate.ts";
@@ -197,6 +200,14 @@ const has4 = (r: VirtualRouter, prefix: string) => {
   return r.fib.get4(p.prefix.words[0], p.prefix.length) !== 0xffff;
 };
 
+/** R's source side and an empty standby for it (placing always succeeds). */
+function moving(lab: Lab) {
+  return {
+    src: new MigratableVirtualRouter(lab.r, { now: () => lab.now }),
+    standby: new VirtualStandbyRouter("r", { arena: lab.arena, place: () => ({ ok: true }) }),
+  };
+}
+
 function ok(r: { ok: boolean; error?: string }): void {
   expect(r.ok ? "" : r.error).toBe("");
 }
@@ -281,6 +292,8 @@ describe("router migration", () => {
     lab.now += 20;
     ok(target.activate(2, lab.now, sourceTime));
     expect(standby.activationFibChanges).toBe(0);
+    // No route changed after the last round: the router prepared from it took the final state.
+    expect(standby.activationPath).toBe("prepared");
     expect(placed).toBe(standby.router);
     lab.r = standby.router!;
     lab.attach(lab.r);
@@ -341,11 +354,7 @@ describe("router migration", () => {
   it("refuses corrupt, truncated and mismatched images and changes nothing", () => {
     const lab = new Lab(["198.19.1.0/24"]);
     lab.run(5000);
-    const src = new MigratableVirtualRouter(lab.r, { now: () => lab.now });
-    const standby = new VirtualStandbyRouter("r", {
-      arena: lab.arena,
-      place: () => ({ ok: true }),
-    });
+    const { src, standby } = moving(lab);
     const snap = src.dataPlaneSnapshot();
     const flip = (b: Uint8Array, at: number) => {
       const c = b.slice();
@@ -395,6 +404,81 @@ describe("router migration", () => {
     expect(decodeKept(kept.subarray(0, 6)).ok).toBe(false);
   });
 
+  it("sends unchanged BGP tables once; a route learned after the last round rebuilds at activation", () => {
+    const lab = new Lab(["198.19.1.0/24", "198.19.2.0/24", "2001:db8:100::/48"]);
+    lab.run(5000);
+    established(lab);
+    const { src, standby } = moving(lab);
+    const snap = src.dataPlaneSnapshot();
+    ok(standby.loadDataPlane(snap.bytes, snap.seq));
+    const c0 = src.controlSnapshot();
+    ok(standby.loadControl(c0.bytes, c0.version));
+    // Keepalives only: the round names the tables instead of carrying them.
+    lab.run(4000);
+    const c1 = src.controlChangesSince(c0.version);
+    const round = decodeControl(c1.bytes, ImageKind.ControlChanges);
+    if (!round.ok) throw new Error(round.error);
+    expect(round.image.bgp!.loc.t4).toHaveProperty("same");
+    expect(round.image.bgp!.attrs).toHaveProperty("same");
+    ok(standby.applyControlChanges(c1.bytes, c1.version));
+    // P announces a route after the last round: the final state carries the tables that moved.
+    lab.announce("198.19.7.0/24");
+    lab.run(300);
+    expect(has4(lab.r, "198.19.7.0/24")).toBe(true);
+    const d = src.dataPlaneChangesSince(standby.dataPlaneSeq);
+    ok(standby.applyDataPlaneChanges(d.bytes, d.seq));
+    src.freeze(lab.now);
+    const final = src.finalState(c1.version);
+    const decoded = decodeControl(final, ImageKind.FinalState);
+    if (!decoded.ok) throw new Error(decoded.error);
+    expect(decoded.image.bgp!.loc.t4).toHaveProperty("words");
+    ok(standby.stageFinal(final));
+    ok(standby.activate(2, lab.now, lab.now));
+    expect(standby.activationPath).toBe("built");
+    expect(standby.activationFibChanges).toBe(0);
+    const moved = standby.router!;
+    expect(fibOf(moved)).toEqual(fibOf(lab.r));
+    expect(moved.rib.size).toBe(lab.r.rib.size);
+    src.migrationEnded();
+    lab.r.close();
+    lab.r = moved;
+    lab.attach(moved);
+    lab.run(30_000);
+    established(lab);
+    expect(lab.pRst).toBe(0);
+  });
+
+  it("refuses a round that names a table the standby does not hold, and keeps what it had", () => {
+    const lab = new Lab(["198.19.1.0/24"]);
+    lab.run(5000);
+    const { src, standby } = moving(lab);
+    const snap = src.dataPlaneSnapshot();
+    ok(standby.loadDataPlane(snap.bytes, snap.seq));
+    const c0 = src.controlSnapshot();
+    ok(standby.loadControl(c0.bytes, c0.version));
+    const image = decodeControl(c0.bytes, ImageKind.ControlImage);
+    if (!image.ok) throw new Error(image.error);
+    const forged = {
+      ...image.image,
+      bgp: { ...image.image.bgp!, loc: { ...image.image.bgp!.loc, t4: { same: 123_456_789 } } },
+    };
+    const bytes = encodeControl(ImageKind.ControlChanges, c0.version + 1, forged);
+    const r = standby.applyControlChanges(bytes, c0.version + 1);
+    expect(r.ok).toBe(false);
+    expect(r.ok ? "" : r.error).toMatch(/Loc-RIB \(IPv4\) is sent as unchanged since 123456789/);
+    expect(standby.controlVersion).toBe(c0.version);
+    // The same forgery as a snapshot (nothing held at all) is refused too.
+    const other = new VirtualStandbyRouter("r", { arena: lab.arena, place: () => ({ ok: true }) });
+    ok(other.loadDataPlane(snap.bytes, snap.seq));
+    const asImage = encodeControl(ImageKind.ControlImage, c0.version, forged);
+    expect(other.loadControl(asImage, c0.version).ok).toBe(false);
+    // The standby still activates from what it holds.
+    src.freeze(lab.now);
+    ok(standby.stageFinal(src.finalState(c0.version)));
+    ok(standby.activate(2, lab.now, lab.now));
+    expect(fibOf(standby.router!)).toEqual(fibOf(lab.r));
+  });
+
   it("measures image sizes and times with 100k routes learned over BGP", () => {
     const n = Number(process.env.MIGRATE_ROUTES ?? 100_000);
     const statics: string[] = [];
@@ -403,11 +487,7 @@ describe("router migration", () => {
     const lab = new Lab(statics);
     lab.run(30_000);
     expect(lab.r.fib.size4).toBeGreaterThanOrEqual(n);
-    const src = new MigratableVirtualRouter(lab.r, { now: () => lab.now });
-    const standby = new VirtualStandbyRouter("r", {
-      arena: lab.arena,
-      place: () => ({ ok: true }),
-    });
+    const { src, standby } = moving(lab);
     let t = performance.now();
     const dp = src.dataPlaneSnapshot();
     const dpMake = performance.now() - t;
@@ -429,6 +509,11 @@ describe("router migration", () => {
     ok(standby.activate(2, lab.now, lab.now));
     const act = performance.now() - t;
     expect(standby.activationFibChanges).toBe(0);
+    // The tables travelled once: the final state carries sessions, not routes.
+    expect(standby.activationPath).toBe("prepared");
+    expect(final.length).toBeLessThan(c.bytes.length / 20);
+    expect(standby.router!.fib.size4).toBe(lab.r.fib.size4);
+    expect(standby.router!.rib.size).toBe(lab.r.rib.size);
     console.log(
       `migrate ${n} routes: data-plane image ${dp.bytes.length} B (make ${dpMake.toFixed(0)} ms, load ${dpLoad.toFixed(0)} ms); ` +
         `control image ${c.bytes.length} B (make ${cMake.toFixed(0)} ms, load ${cLoad.toFixed(0)} ms); ` +

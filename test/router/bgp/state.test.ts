@@ -2,6 +2,7 @@
 import { describe, expect, it } from "vitest";
 import { parseBgpConfig } from "../../../router/bgp/config.ts";
 import { BgpSpeaker } from "../../../router/bgp/speaker.ts";
+import { resolveSpeakerState, routeIdentity } from "../../../router/bgp/state.ts";
 import { encodeKeepalive } from "../../../router/bgp/wire/header.ts";
 import { expectConsistent } from "./check.ts";
 import { MemoryNet, type Node, node, run, stateOf } from "./harness.ts";
@@ -100,5 +101,56 @@ describe("export and import", () => {
       nextHop: "198.18.0.2",
       distance: 20,
     });
+  });
+});
+
+describe("repeated exports to one receiver", () => {
+  it("name unchanged tables by stamp, carry changed ones, and resolve to the full state", () => {
+    const { net, a, b } = setup();
+    const marks = new Map<string, number>();
+    const first = a.speaker.export(net.now, marks);
+    expect(first.loc.t4).toHaveProperty("words");
+    run(net, [a, b], 3000); // keepalives only
+    const second = a.speaker.export(net.now, marks);
+    expect(second.loc.t4).toEqual({ same: (first.loc.t4 as { stamp: number }).stamp });
+    expect(second.attrs).toHaveProperty("same");
+    expect(second.sources.every((s) => "same" in s.t4 && "same" in s.t6)).toBe(true);
+    const resolved = resolveSpeakerState(second, first);
+    if (!resolved.ok) throw new Error(resolved.error);
+    expect(resolved.state.loc).toEqual(first.loc);
+    expect(routeIdentity(resolved.state)).toBe(routeIdentity(first));
+    // b announces a route: a's Adj-RIB-In, Loc-RIB and attribute sets move, the rest stays named.
+    b.router.addLocal("connected", "198.18.101.0/24");
+    b.speaker.localRoutesChanged(net.now);
+    run(net, [a, b], 500);
+    const third = a.speaker.export(net.now, marks);
+    expect(third.loc.t4).toHaveProperty("words");
+    expect(third.attrs).toHaveProperty("length");
+    expect(third.loc.t6).toHaveProperty("same");
+    const full = resolveSpeakerState(third, resolved.state);
+    if (!full.ok) throw new Error(full.error);
+    expect(routeIdentity(full.state)).not.toBe(routeIdentity(first));
+    // Against a receiver that holds nothing, a named table is an error that says which.
+    const lost = resolveSpeakerState(second, undefined);
+    expect(lost.ok ? "" : lost.error).toMatch(
+      /is sent as unchanged since \d+, but no such copy is held/,
+    );
+  });
+
+  it("an import of the same stamps keeps the tables a speaker loaded, and reports no route change", () => {
+    const { net, a } = setup();
+    const marks = new Map<string, number>();
+    const first = structuredClone(a.speaker.export(net.now, marks));
+    const cfg = parseBgpConfig(CONFIG, [0xc6120001]);
+    if (!cfg.ok) throw new Error("config");
+    const copy = new BgpSpeaker(cfg.config, a.router, a.transport, { random: () => 0.5 });
+    expect(copy.import(first, net.now, (id) => net.connections.get(id))).toBe(true);
+    const loc = copy.loc.t4;
+    const second = a.speaker.export(net.now, marks);
+    const resolved = resolveSpeakerState(second, first);
+    if (!resolved.ok) throw new Error(resolved.error);
+    expect(copy.import(resolved.state, net.now, (id) => net.connections.get(id))).toBe(false);
+    expect(copy.loc.t4).toBe(loc);
+    expect(copy.loc.t4.size).toBe(a.speaker.loc.t4.size);
   });
 });
