@@ -7,7 +7,15 @@ import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 
 /** The benchmarks, beside this file. */
-const BENCHMARKS = ["fib.ts", "forward.ts", "bgp.ts", "tcp.ts", "replay.ts", "plan.ts"];
+const BENCHMARKS = [
+  "fib.ts",
+  "forward.ts",
+  "bgp.ts",
+  "cutover.ts",
+  "tcp.ts",
+  "replay.ts",
+  "plan.ts",
+];
 
 for (const name of BENCHMARKS) {
   const script = fileURLToPath(new URL(name, import.meta.url));

@@ -35,6 +35,12 @@
  *   the neighbour still reaches the router through the source, never a
  *   black hole.
  * - Drop (source): the router leaves the placement; links stay.
+ * - Halt and resume (source, stop-and-copy migrations only): `halt` adds,
+ *   for each of the router's links, a switching rule to a `HaltLink` that
+ *   drops and counts every packet it is given, so nothing reaches the
+ *   router from then on; `redirect` retargets those rules to the tunnels in
+ *   the same step (the halt ends where the redirect begins), and `resume`
+ *   removes them after a rollback. `halted()` shows the packets dropped.
  *
  * Every hook is all or nothing (a failure undoes what the call did) and
  * safe to repeat, since the migration drivers retry failed hooks.
@@ -45,9 +51,10 @@ import type {
   SourceSubstrate,
   TargetSubstrate,
 } from "../migration/host.ts";
+import type { PacketBatch } from "../router/batch.ts";
 import { HypervisorError } from "./errors.ts";
 import type { Hypervisor } from "./hypervisor.ts";
-import type { Link } from "./link.ts";
+import { batchTotals, type Link, type LinkLayer, type LinkStats } from "./link.ts";
 import { type VxlanEndpoint, VxlanLink } from "./links/vxlan.ts";
 
 // ---- source ------------------------------------------------------------------------------
@@ -97,11 +104,84 @@ interface Redirect {
   rehomed: boolean;
 }
 
+/**
+ * Where a halted router's links lead: it accepts every packet switched to
+ * it and drops it, counted (`stats().drops.halted`). It never receives.
+ */
+export class HaltLink implements Link {
+  readonly name: string;
+  readonly layer: LinkLayer;
+  #packets = 0;
+  #bytes = 0;
+  #closed = false;
+
+  constructor(name: string, layer: LinkLayer) {
+    this.name = name;
+    this.layer = layer;
+  }
+
+  onReceive(): void {}
+
+  send(batch: PacketBatch): number {
+    const { packets, bytes } = batchTotals(batch);
+    this.#packets += packets;
+    this.#bytes += bytes;
+    return packets;
+  }
+
+  /** Packets and bytes dropped so far. */
+  get dropped(): { packets: number; bytes: number } {
+    return { packets: this.#packets, bytes: this.#bytes };
+  }
+
+  stats(): LinkStats {
+    return {
+      rxPackets: 0,
+      rxBytes: 0,
+      txPackets: 0,
+      txBytes: 0,
+      drops: this.#packets > 0 ? { halted: this.#packets } : {},
+    };
+  }
+
+  close(): void {
+    this.#closed = true;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+}
+
+/** The link a halted link `link` is switched to. */
+export function haltLinkName(link: string): string {
+  return `${link}!halt`;
+}
+
+interface Halt {
+  old: Link;
+  sink: HaltLink;
+}
+
+/** A halted router as `halted()` shows it. */
+export interface HaltView {
+  router: string;
+  /** The router's links, each switched to a HaltLink. */
+  links: string[];
+  /** Packets and bytes dropped since the halt. */
+  packets: number;
+  bytes: number;
+}
+
 export class HypervisorSourceSubstrate implements SourceSubstrate {
   readonly #hv: Hypervisor;
   readonly #options: SourceSubstrateOptions;
   /** router -> ifIndex -> redirect. */
   readonly #redirects = new Map<string, Map<number, Redirect>>();
+  /** router -> ifIndex -> halt (stop-and-copy, until the redirect or the resume). */
+  readonly #halts = new Map<string, Map<number, Halt>>();
+  /** Packets and bytes dropped by halts that ended, by router. */
+  readonly #haltedBefore = new Map<string, { packets: number; bytes: number }>();
 
   constructor(options: SourceSubstrateOptions) {
     this.#hv = options.hypervisor;
@@ -118,12 +198,8 @@ export class HypervisorSourceSubstrate implements SourceSubstrate {
         `${router} is already redirected to ${other.peer}, not ${peer}`,
       );
     }
-    const port = this.#hv.placement.require(router);
-    const bound: { ifIndex: number; link: Link }[] = [];
-    for (const iface of port.interfaces()) {
-      const link = this.#hv.binding.lookup(router, iface.index);
-      if (link !== undefined) bound.push({ ifIndex: iface.index, link });
-    }
+    const bound = this.#bound(router);
+    const halts = this.#halts.get(router);
     const made = new Map<number, Redirect>();
     try {
       for (const { ifIndex, link } of bound) {
@@ -135,16 +211,73 @@ export class HypervisorSourceSubstrate implements SourceSubstrate {
           throw e;
         }
         made.set(ifIndex, { peer, old: link, tunnel, rehomed: false });
-        this.#hv.addSwitch(link.name, tunnel.name);
+        // A halted link's rule is retargeted: its packets go to the target from this batch on.
+        if (halts?.get(ifIndex)?.old === link) this.#hv.replaceSwitch(link.name, tunnel.name);
+        else this.#hv.addSwitch(link.name, tunnel.name);
       }
     } catch (e) {
-      for (const r of made.values()) this.#undo(r);
+      for (const [ifIndex, r] of made) this.#undo(r, halts?.get(ifIndex));
       throw e;
     }
     // The switching rules now take every frame from the old links; the
     // source's copy of the router falls silent at the same instant.
     for (const { ifIndex } of bound) this.#hv.unbind(router, ifIndex);
     this.#redirects.set(router, made);
+    if (halts !== undefined) this.#endHalt(router, halts);
+  }
+
+  async halt(router: string): Promise<void> {
+    if (this.#halts.has(router)) return; // a repeated call
+    if ((this.#redirects.get(router)?.size ?? 0) > 0) {
+      throw new HypervisorError("BadArgument", `${router} is already redirected: nothing to halt`);
+    }
+    const made = new Map<number, Halt>();
+    try {
+      for (const { ifIndex, link } of this.#bound(router)) {
+        const sink = new HaltLink(haltLinkName(link.name), link.layer);
+        this.#hv.addLink(sink);
+        made.set(ifIndex, { old: link, sink });
+        this.#hv.addSwitch(link.name, sink.name);
+      }
+    } catch (e) {
+      this.#endHalt(router, made);
+      throw e;
+    }
+    this.#halts.set(router, made);
+  }
+
+  async resume(router: string): Promise<void> {
+    const halts = this.#halts.get(router);
+    if (halts !== undefined) this.#endHalt(router, halts);
+  }
+
+  /** Halted routers, all or one: their links and what was dropped since the halt. */
+  halted(router?: string): HaltView[] {
+    const out: HaltView[] = [];
+    for (const [name, halts] of this.#halts) {
+      if (router !== undefined && name !== router) continue;
+      let packets = 0;
+      let bytes = 0;
+      for (const h of halts.values()) {
+        packets += h.sink.dropped.packets;
+        bytes += h.sink.dropped.bytes;
+      }
+      out.push({ router: name, links: [...halts.values()].map((h) => h.old.name), packets, bytes });
+    }
+    return out;
+  }
+
+  /**
+   * Packets and bytes the halts of `router` dropped, the current one and
+   * those that ended (a redirect or a resume), since this substrate began.
+   */
+  haltDrops(router: string): { packets: number; bytes: number } {
+    const before = this.#haltedBefore.get(router) ?? { packets: 0, bytes: 0 };
+    const now = this.halted(router)[0];
+    return {
+      packets: before.packets + (now?.packets ?? 0),
+      bytes: before.bytes + (now?.bytes ?? 0),
+    };
   }
 
   async rehome(router: string, ifIndex: number, peer: string): Promise<void> {
@@ -202,9 +335,38 @@ export class HypervisorSourceSubstrate implements SourceSubstrate {
     return true;
   }
 
-  #undo(r: Redirect): void {
-    if (this.#hv.switching.target(r.old) === r.tunnel) this.#hv.removeSwitch(r.old.name);
+  /** The router's interfaces that are bound, with their links. */
+  #bound(router: string): { ifIndex: number; link: Link }[] {
+    const port = this.#hv.placement.require(router);
+    const bound: { ifIndex: number; link: Link }[] = [];
+    for (const iface of port.interfaces()) {
+      const link = this.#hv.binding.lookup(router, iface.index);
+      if (link !== undefined) bound.push({ ifIndex: iface.index, link });
+    }
+    return bound;
+  }
+
+  /** Undoes a redirect; a link that was halted goes back to its halt. */
+  #undo(r: Redirect, halt?: Halt): void {
+    if (this.#hv.switching.target(r.old) === r.tunnel) {
+      if (halt !== undefined && halt.old === r.old)
+        this.#hv.replaceSwitch(r.old.name, halt.sink.name);
+      else this.#hv.removeSwitch(r.old.name);
+    }
     if (this.#hv.links.get(r.tunnel.name) === r.tunnel) this.#hv.removeLink(r.tunnel.name);
+  }
+
+  /** Removes the halt rules still in place and the halt links, keeping their counts. */
+  #endHalt(router: string, halts: Map<number, Halt>): void {
+    const total = this.#haltedBefore.get(router) ?? { packets: 0, bytes: 0 };
+    for (const h of halts.values()) {
+      if (this.#hv.switching.target(h.old) === h.sink) this.#hv.removeSwitch(h.old.name);
+      if (this.#hv.links.get(h.sink.name) === h.sink) this.#hv.removeLink(h.sink.name);
+      total.packets += h.sink.dropped.packets;
+      total.bytes += h.sink.dropped.bytes;
+    }
+    this.#haltedBefore.set(router, total);
+    this.#halts.delete(router);
   }
 }
 

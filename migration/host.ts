@@ -14,7 +14,8 @@
  * - `SourceSubstrate`: the hypervisor's tables at the source: redirect the
  *   router's links to the target at commit (local switching), re-home each
  *   neighbour's end, drop a redirect once its neighbour moved, drop the
- *   router at the end.
+ *   router at the end; for a stop-and-copy migration, halt the router's
+ *   data plane first and resume it if the migration rolls back.
  *
  * Target side (the router's new home):
  * - `StandbyRouterFactory`: says whether this host can take a router
@@ -207,7 +208,19 @@ export interface SourceRouters {
  * to the link it prepared for that interface.
  */
 export interface SourceSubstrate {
-  /** At commit, once the target runs the router: send every old link of `router` on to `peer`. */
+  /**
+   * Stop-and-copy only, at the freeze: from now until `redirect` or `resume`,
+   * every packet the router's links bring is dropped (and counted) instead
+   * of reaching it, so its data plane stops with its control plane.
+   * Repeating it is harmless.
+   */
+  halt(router: string): Promise<void>;
+  /** Rollback after `halt`: the router's links reach it again. Harmless when not halted. */
+  resume(router: string): Promise<void>;
+  /**
+   * At commit, once the target runs the router: send every old link of
+   * `router` on to `peer` (this ends a halt, in the same step).
+   */
   redirect(router: string, peer: string): Promise<void>;
   /** Re-homes the neighbour's end of interface `ifIndex`'s link to `peer`; resolves once done. */
   rehome(router: string, ifIndex: number, peer: string): Promise<void>;

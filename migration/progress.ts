@@ -23,6 +23,17 @@ export const Phase = {
 } as const;
 export type Phase = (typeof Phase)[keyof typeof Phase];
 
+/** The phases a migration goes through, in order, up to done (rolled-back ends it early). */
+export const PHASE_ORDER: readonly Phase[] = [
+  Phase.Prepare,
+  Phase.CloneDataPlane,
+  Phase.PreCopy,
+  Phase.FreezeCommit,
+  Phase.MoveLinks,
+  Phase.CleanUp,
+  Phase.Done,
+];
+
 export type Role = "source" | "target";
 
 export interface MigrationProgress {

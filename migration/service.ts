@@ -4,9 +4,10 @@
  * the ownership record (ownership.ts) and call the substrate hooks
  * (host.ts). One per hypervisor; the daemon will own it.
  *
- * - `migrate(router, peer)` moves a router this hypervisor owns to a
- *   configured peer: it checks the request (unknown router or peer, not the
- *   owner, busy) before any connection, connects, and runs a source session;
+ * - `migrate(router, peer, {mode})` moves a router this hypervisor owns to
+ *   a configured peer, live (the default) or by stop-and-copy: it checks
+ *   the request (unknown router or peer or mode, not the owner, busy)
+ *   before any connection, connects, and runs a source session;
  *   it resolves with the summary once the router runs at the peer, or
  *   rejects with a MigrationError (refused, rolled back: the router still
  *   runs here) that carries the summary.
@@ -53,9 +54,12 @@ import {
 import type { MigrationProgress, MigrationSummary } from "./progress.ts";
 import {
   errorText,
+  MIGRATION_MODES,
+  MigrationMode,
   type PreCopyOptions,
   type SourceAction,
   type SourceEvent,
+  type SourceHook,
   SourceMachine,
   type SourceTimeouts,
   type Step,
@@ -97,6 +101,8 @@ export interface MigrationServiceOptions {
 
 export interface MigrateOptions {
   onProgress?: (progress: MigrationProgress) => void;
+  /** Live (default) or stop-and-copy, the naive scheme kept for comparison (source.ts). */
+  mode?: MigrationMode;
 }
 
 /** Timer and event queue shared by both drivers. */
@@ -286,14 +292,7 @@ class SourceSession extends Driver<SourceEvent, SourceAction> {
         return;
       case "hook": {
         const i = a.ifIndex;
-        const job =
-          a.hook === "redirect"
-            ? () => opts.source.redirect(router, core.peer)
-            : a.hook === "rehome"
-              ? () => opts.source.rehome(router, i!, core.peer)
-              : a.hook === "unswitch"
-                ? () => opts.source.unswitch(router, i!)
-                : () => opts.source.drop(router);
+        const job = sourceHookJob(opts.source, a.hook, router, core.peer, i);
         const at = i === undefined ? {} : { ifIndex: i };
         this.run(job, { type: "hook-done", hook: a.hook, ...at }, (error) => ({
           type: "hook-failed",
@@ -337,6 +336,30 @@ class SourceSession extends Driver<SourceEvent, SourceAction> {
         this.#resolve(a.summary);
         return;
     }
+  }
+}
+
+/** The substrate call a source hook action asks for. */
+function sourceHookJob(
+  substrate: SourceSubstrate,
+  hook: SourceHook,
+  router: string,
+  peer: string,
+  ifIndex: number | undefined,
+): () => Promise<void> {
+  switch (hook) {
+    case "halt":
+      return () => substrate.halt(router);
+    case "resume":
+      return () => substrate.resume(router);
+    case "redirect":
+      return () => substrate.redirect(router, peer);
+    case "rehome":
+      return () => substrate.rehome(router, ifIndex!, peer);
+    case "unswitch":
+      return () => substrate.unswitch(router, ifIndex!);
+    case "drop":
+      return () => substrate.drop(router);
   }
 }
 
@@ -507,6 +530,13 @@ export class MigrationService {
         `no peer ${peer} in the configuration (peers: ${known})`,
       );
     }
+    const mode = options.mode ?? MigrationMode.Live;
+    if (!MIGRATION_MODES.includes(mode)) {
+      throw new MigrationError(
+        "BadArgument",
+        `unknown migration mode '${String(mode)}' (modes: ${MIGRATION_MODES.join(", ")})`,
+      );
+    }
     const entry = this.options.store.get(router);
     if (entry?.role !== "owned") {
       const what =
@@ -523,6 +553,7 @@ export class MigrationService {
       migrationId: hex(idBytes),
       peer,
       fromEpoch: entry.epoch,
+      mode,
       ...(this.options.sourceTimeouts === undefined
         ? {}
         : { timeouts: this.options.sourceTimeouts }),

@@ -9,7 +9,10 @@
  * States and allowed transitions:
  *
  *   preparing      -> cloning        (PREPARED)
+ *                  -> halting        (PREPARED, stop-and-copy: freeze, halt the data plane)
  *                  -> rolled-back    (REFUSE, ABORT, timeout, channel lost, cancel)
+ *   halting        -> frozen         (halted: both images, the final state, ask for the vote)
+ *                  -> resuming       (anything fails)
  *   cloning        -> cloning        (APPLIED, data-plane changes still large)
  *                  -> pre-copy       (APPLIED, changes small or round limit)
  *                  -> rolled-back
@@ -18,6 +21,7 @@
  *                  -> rolled-back
  *   frozen         -> deciding       (READY: write "outgoing" = the commit point)
  *                  -> rolled-back    (thaw)
+ *                  -> resuming       (stop-and-copy: thaw, the data plane forwards again)
  *   deciding       -> committing     (written: send COMMIT)
  *                  -> reasserting    (write failed: ABORT, write "owned" at epoch + 1)
  *   committing     -> redirecting    (ACTIVATED)
@@ -28,6 +32,8 @@
  *                  -> cleaning-up    (every link moved and the late packets applied)
  *   cleaning-up    -> done           (router dropped, "gone" written, DONE acknowledged)
  *   reasserting    -> rolled-back | reclaimed (the router thaws here)
+ *                  -> resuming       (stop-and-copy: the data plane forwards again first)
+ *   resuming       -> rolled-back | reclaimed (the substrate forwards the router's packets again)
  *
  * Before the decision is written any failure rolls back: the router thaws
  * and the source stays authoritative. From the decision on the source never
@@ -35,6 +41,19 @@
  * forwards) until the target confirms it runs the router, and retries over
  * new connections after a loss. Only a target that answers ABANDONED lets
  * it take the router back, under a new epoch.
+ *
+ * Two modes (`MigrationMode`), chosen per migration:
+ * - live (the default): the above; the data plane never stops.
+ * - stop-and-copy: the naive scheme of VM-migration prototypes, kept as
+ *   the yardstick the live mode is measured against. On PREPARED the
+ *   source freezes the control plane and asks its substrate to halt the
+ *   router's data plane (every packet for the router dropped and counted);
+ *   once halted it sends the data-plane image, the control image, the
+ *   final state and VOTE_REQUEST in one go, with no pre-copy rounds; the
+ *   commit is the same. The substrate's redirect ends the halt; a rollback
+ *   asks the substrate to resume forwarding before the migration ends.
+ *   Its control-plane freeze runs from the halt to ACTIVATED, which is
+ *   also how long the router forwarded nothing.
  */
 import { AbortReason, type RefusalCode } from "./errors.ts";
 import {
@@ -53,8 +72,18 @@ import {
 } from "./progress.ts";
 import { DEFAULT_CHUNK_BYTES, wireBytes } from "./stream.ts";
 
+/** How the router moves (see the module comment). */
+export const MigrationMode = {
+  Live: "live",
+  StopAndCopy: "stop-and-copy",
+} as const;
+export type MigrationMode = (typeof MigrationMode)[keyof typeof MigrationMode];
+
+export const MIGRATION_MODES: readonly MigrationMode[] = Object.values(MigrationMode);
+
 export const SourceState = {
   Preparing: "preparing",
+  Halting: "halting",
   Cloning: "cloning",
   PreCopy: "pre-copy",
   Frozen: "frozen",
@@ -64,6 +93,7 @@ export const SourceState = {
   MovingLinks: "moving-links",
   CleaningUp: "cleaning-up",
   Reasserting: "reasserting",
+  Resuming: "resuming",
   Done: "done",
   RolledBack: "rolled-back",
   Reclaimed: "reclaimed",
@@ -72,22 +102,24 @@ export type SourceState = (typeof SourceState)[keyof typeof SourceState];
 
 /** The allowed transitions, as in the module comment (tests check every move against it). */
 export const SOURCE_TRANSITIONS: Record<SourceState, readonly SourceState[]> = {
-  preparing: ["cloning", "rolled-back"],
+  preparing: ["cloning", "halting", "rolled-back"],
+  halting: ["frozen", "resuming"],
   cloning: ["cloning", "pre-copy", "rolled-back"],
   "pre-copy": ["pre-copy", "frozen", "rolled-back"],
-  frozen: ["deciding", "rolled-back"],
+  frozen: ["deciding", "rolled-back", "resuming"],
   deciding: ["committing", "reasserting"],
   committing: ["committing", "redirecting", "reasserting"],
   redirecting: ["moving-links"],
   "moving-links": ["moving-links", "cleaning-up"],
   "cleaning-up": ["done"],
-  reasserting: ["rolled-back", "reclaimed"],
+  reasserting: ["rolled-back", "reclaimed", "resuming"],
+  resuming: ["rolled-back", "reclaimed"],
   done: [],
   "rolled-back": [],
   reclaimed: [],
 };
 
-export type SourceHook = "redirect" | "rehome" | "unswitch" | "drop";
+export type SourceHook = "halt" | "resume" | "redirect" | "rehome" | "unswitch" | "drop";
 
 export type SourceEvent =
   | { type: "start" }
@@ -123,7 +155,11 @@ export interface SourceTimeouts {
   prepareMs: number;
   /** Each APPLIED must come within this after its blob. */
   ackMs: number;
-  /** READY must come within this after the freeze: it bounds the freeze of a rolled-back migration. */
+  /**
+   * READY must come within this after the freeze: it bounds the freeze of a
+   * rolled-back migration. In stop-and-copy the whole router is copied
+   * after the freeze, so READY may take `ackMs + voteMs` there.
+   */
   voteMs: number;
   /** After the decision: wait this long for an answer before reconnecting. */
   commitMs: number;
@@ -160,6 +196,8 @@ export interface SourceOptions {
   precopy?: Partial<PreCopyOptions>;
   /** Chunk size the stream uses (for byte counts). */
   chunkBytes?: number;
+  /** Live (default) or stop-and-copy. */
+  mode?: MigrationMode;
 }
 
 type LinkStep = "rehoming" | "announcing" | "unswitching";
@@ -172,6 +210,7 @@ export class SourceMachine {
   readonly epoch: number;
   readonly timeouts: SourceTimeouts;
   readonly precopy: PreCopyOptions;
+  readonly mode: MigrationMode;
   private readonly chunkBytes: number;
 
   private st: SourceState = SourceState.Preparing;
@@ -199,6 +238,10 @@ export class SourceMachine {
   private deltaRounds = 0;
   private bytes = 0;
   private frozen = false;
+  /** Stop-and-copy: the substrate was asked to halt the data plane (a rollback must resume it). */
+  private halted = false;
+  /** The outcome a rollback ends with once the data plane forwards again. */
+  private resumeOutcome: Outcome = "rolled-back";
   private freezeAt = 0;
   private cpFreezeMs = 0;
   private connected = true;
@@ -223,6 +266,7 @@ export class SourceMachine {
     this.timeouts = { ...DEFAULT_SOURCE_TIMEOUTS, ...options.timeouts };
     this.precopy = { ...DEFAULT_PRECOPY, ...options.precopy };
     this.chunkBytes = options.chunkBytes ?? DEFAULT_CHUNK_BYTES;
+    this.mode = options.mode ?? MigrationMode.Live;
   }
 
   get state(): SourceState {
@@ -310,6 +354,9 @@ export class SourceMachine {
       case SourceState.Preparing:
         this.onPreparing(event);
         return;
+      case SourceState.Halting:
+        this.onHalting(event);
+        return;
       case SourceState.Cloning:
         this.onCloning(event);
         return;
@@ -336,6 +383,9 @@ export class SourceMachine {
         return;
       case SourceState.Reasserting:
         this.onReasserting(event);
+        return;
+      case SourceState.Resuming:
+        this.onResuming(event);
         return;
       default:
         return;
@@ -379,6 +429,10 @@ export class SourceMachine {
     if (event.type !== "message") return;
     const m = event.message;
     if (m.type === "prepared") {
+      if (this.mode === MigrationMode.StopAndCopy) {
+        this.halt();
+        return;
+      }
       let snap: ReturnType<MigratableRouter["dataPlaneSnapshot"]>;
       try {
         snap = this.router.dataPlaneSnapshot();
@@ -395,6 +449,76 @@ export class SourceMachine {
       return;
     }
     this.violation(m);
+  }
+
+  /** Stops the router's control plane (the freeze starts); false when it failed and rolled back. */
+  private freezeRouter(): boolean {
+    this.freezeAt = this.now;
+    try {
+      this.router.freeze(this.now);
+      this.frozen = true;
+      return true;
+    } catch (e) {
+      this.frozen = true; // thaw whatever part of the freeze happened
+      this.rollback(AbortReason.RouterError, `freeze failed: ${errorText(e)}`);
+      return false;
+    }
+  }
+
+  /** Stop-and-copy, on PREPARED: the control plane stops, then the data plane. */
+  private halt(): void {
+    this.enter(SourceState.Halting, Phase.FreezeCommit);
+    if (!this.freezeRouter()) return;
+    // From the request on, a rollback resumes forwarding (the hook may act before it answers).
+    this.halted = true;
+    this.out.push({ type: "hook", hook: "halt" });
+    this.stateDeadline = this.now + this.timeouts.ackMs;
+    this.progress();
+  }
+
+  private onHalting(event: SourceEvent): void {
+    if (this.preCommitFailure(event)) return;
+    if (event.type === "hook-failed" && event.hook === "halt") {
+      this.rollback(AbortReason.RouterError, `halting the data plane failed: ${event.error}`);
+      return;
+    }
+    if (event.type === "hook-done" && event.hook === "halt") {
+      this.copyWhole();
+      return;
+    }
+    if (event.type === "message") this.violation(event.message);
+  }
+
+  /**
+   * Stop-and-copy, once halted: nothing changes any more, so the images are
+   * the router's whole state; they go with the final state and the vote
+   * request at once.
+   */
+  private copyWhole(): void {
+    let dp: ReturnType<MigratableRouter["dataPlaneSnapshot"]>;
+    let ctl: ReturnType<MigratableRouter["controlSnapshot"]>;
+    let final: Uint8Array;
+    try {
+      dp = this.router.dataPlaneSnapshot();
+      ctl = this.router.controlSnapshot();
+      final = this.router.finalState(ctl.version);
+    } catch (e) {
+      this.rollback(AbortReason.RouterError, `copying the halted router failed: ${errorText(e)}`);
+      return;
+    }
+    this.enter(SourceState.Frozen);
+    this.sendBlob(BlobKind.DataPlaneSnapshot, dp.seq, dp.bytes);
+    this.sendBlob(BlobKind.ControlSnapshot, ctl.version, ctl.bytes);
+    this.send({
+      type: "blob",
+      kind: BlobKind.Final,
+      round: this.ctlSent,
+      seq: ctl.version,
+      bytes: final,
+    });
+    this.send({ type: "vote-request", dataPlaneSeq: dp.seq, sourceTime: this.now });
+    this.stateDeadline = this.now + this.timeouts.ackMs + this.timeouts.voteMs;
+    this.progress();
   }
 
   private onCloning(event: SourceEvent): void {
@@ -458,15 +582,7 @@ export class SourceMachine {
 
   private freeze(): void {
     this.enter(SourceState.Frozen, Phase.FreezeCommit);
-    this.freezeAt = this.now;
-    try {
-      this.router.freeze(this.now);
-      this.frozen = true;
-    } catch (e) {
-      this.frozen = true; // thaw whatever part of the freeze happened
-      this.rollback(AbortReason.RouterError, `freeze failed: ${errorText(e)}`);
-      return;
-    }
+    if (!this.freezeRouter()) return;
     const dp = this.dataPlaneChanges();
     if (dp === undefined) return;
     let final: Uint8Array;
@@ -588,6 +704,7 @@ export class SourceMachine {
   private onRedirecting(event: SourceEvent): void {
     if (this.postCommitChannel(event, () => {})) return;
     if (event.type === "hook-done" && event.hook === "redirect") {
+      this.halted = false; // the redirect replaced any halt
       // No packet reaches the router here any more: what it queued since the final state is all there is.
       try {
         this.late = this.router.takeQueued();
@@ -876,6 +993,7 @@ export class SourceMachine {
       this.committed ||
       this.st === SourceState.Deciding ||
       this.st === SourceState.Reasserting ||
+      this.st === SourceState.Resuming ||
       this.finished
     )
       return;
@@ -908,7 +1026,30 @@ export class SourceMachine {
       }
       this.frozen = false;
     }
+    if (this.halted) {
+      // Stop-and-copy: the migration ends once the router's packets reach it again.
+      this.resumeOutcome = outcome;
+      this.enter(SourceState.Resuming);
+      this.stateDeadline = Number.POSITIVE_INFINITY;
+      this.out.push({ type: "hook", hook: "resume" });
+      this.progress();
+      return;
+    }
     this.finish(outcome);
+  }
+
+  private onResuming(event: SourceEvent): void {
+    if (event.type === "hook-done" && event.hook === "resume") {
+      this.halted = false;
+      this.finish(this.resumeOutcome);
+    } else if (event.type === "hook-failed" && event.hook === "resume") {
+      // A router left halted is a black hole: keep trying.
+      this.note = `resuming the data plane failed (retrying): ${event.error}`;
+      this.later(() => this.out.push({ type: "hook", hook: "resume" }));
+      this.progress();
+    } else if (event.type === "channel-down") {
+      this.connected = false;
+    }
   }
 
   private finish(outcome: Outcome): void {

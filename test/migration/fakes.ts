@@ -476,6 +476,8 @@ function maybeFail(failures: Failures, name: string): void {
 
 export class FakeSourceSubstrate implements SourceSubstrate {
   readonly calls: string[] = [];
+  /** Routers whose data plane is halted (stop-and-copy), until the redirect or the resume. */
+  readonly halted = new Set<string>();
   readonly redirected = new Set<string>();
   readonly switched = new Map<string, Set<number>>();
   readonly dropped = new Set<string>();
@@ -483,11 +485,26 @@ export class FakeSourceSubstrate implements SourceSubstrate {
   /** Called on every hook (tests inject faults here). */
   onCall: ((call: string) => void | Promise<void>) | undefined;
 
+  async halt(router: string): Promise<void> {
+    await this.onCall?.(`halt ${router}`);
+    maybeFail(this.fail, "halt");
+    this.calls.push(`halt ${router}`);
+    this.halted.add(router);
+  }
+
+  async resume(router: string): Promise<void> {
+    await this.onCall?.(`resume ${router}`);
+    maybeFail(this.fail, "resume");
+    this.calls.push(`resume ${router}`);
+    this.halted.delete(router);
+  }
+
   async redirect(router: string, peer: string): Promise<void> {
     await this.onCall?.(`redirect ${router}`);
     maybeFail(this.fail, "redirect");
     this.calls.push(`redirect ${router} ${peer}`);
     this.redirected.add(router);
+    this.halted.delete(router);
   }
 
   async rehome(router: string, ifIndex: number, peer: string): Promise<void> {

@@ -25,6 +25,7 @@ import {
 } from "../../migration/ownership.ts";
 import type { MigrationProgress, MigrationSummary } from "../../migration/progress.ts";
 import {
+  type MigrationMode,
   type PreCopyOptions,
   type SourceAction,
   type SourceEvent,
@@ -88,6 +89,8 @@ export interface SimOptions {
   persistMs?: number;
   hookMs?: number;
   chunkBytes?: number;
+  /** Live (default) or stop-and-copy. */
+  mode?: MigrationMode;
   /** Called before each step; may inject faults. */
   fault?: (sim: Sim, step: number) => void | Promise<void>;
   /** Changes the source router's control plane makes, called before each step. */
@@ -152,6 +155,7 @@ export class Sim {
       timeouts: this.options.sourceTimeouts,
       precopy: this.options.precopy,
       chunkBytes: this.options.chunkBytes ?? 4096,
+      ...(this.options.mode === undefined ? {} : { mode: this.options.mode }),
     });
     this.newTarget();
     this.openConn(false);
@@ -409,13 +413,17 @@ export class Sim {
         case "hook": {
           const i = a.ifIndex;
           const job =
-            a.hook === "redirect"
-              ? () => this.srcSub.redirect(ROUTER, TARGET)
-              : a.hook === "rehome"
-                ? () => this.srcSub.rehome(ROUTER, i!, TARGET)
-                : a.hook === "unswitch"
-                  ? () => this.srcSub.unswitch(ROUTER, i!)
-                  : () => this.srcSub.drop(ROUTER);
+            a.hook === "halt"
+              ? () => this.srcSub.halt(ROUTER)
+              : a.hook === "resume"
+                ? () => this.srcSub.resume(ROUTER)
+                : a.hook === "redirect"
+                  ? () => this.srcSub.redirect(ROUTER, TARGET)
+                  : a.hook === "rehome"
+                    ? () => this.srcSub.rehome(ROUTER, i!, TARGET)
+                    : a.hook === "unswitch"
+                      ? () => this.srcSub.unswitch(ROUTER, i!)
+                      : () => this.srcSub.drop(ROUTER);
           const at = i === undefined ? {} : { ifIndex: i };
           const ms = this.options.hookMs ?? 1;
           const p = job().then(

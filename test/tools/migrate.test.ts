@@ -15,22 +15,14 @@
  * router under the same name, bound to its VXLAN links, so that the
  * substrate hooks act on real links.
  */
-import { createSocket } from "node:dgram";
 import { readFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { runVroomctl } from "../../tools/vroomctl/cli.ts";
 import { parseConfigText } from "../../tools/vroomd/config.ts";
-import { Daemon } from "../../tools/vroomd/daemon.ts";
 import { ForwardRouter } from "../hypervisor/fakes.ts";
-import {
-  FakeFactory,
-  FakeRouter,
-  FakeRouters,
-  fillRoutes,
-  GENEROUS_OFFER,
-} from "../migration/fakes.ts";
-import { baseConfig, http, LogCapture, startDaemon, TempDir } from "./helpers.ts";
+import { FakeRouter, fillRoutes, GENEROUS_OFFER } from "../migration/fakes.ts";
+import { type DaemonPair, startDaemonPair } from "./daemon-pair.ts";
+import { baseConfig, http, startDaemon, TempDir } from "./helpers.ts";
 
 const PSK = "a1".repeat(32);
 const OTHER_PSK = "b2".repeat(32);
@@ -118,99 +110,13 @@ migration:
   });
 });
 
-function freeTcpPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
+type Pair = DaemonPair;
+
+const startPair = () =>
+  startDaemonPair({
+    psk: PSK,
+    extraPeers: `    - { name: pr3, address: "127.0.0.1:{port2}", vtep: 127.0.0.2, psk: "${OTHER_PSK}" }\n`,
   });
-}
-
-function freeUdpPort(address: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createSocket("udp4");
-    s.once("error", reject);
-    s.bind(0, address, () => {
-      const port = s.address().port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-interface Pair {
-  pr1: Daemon;
-  pr2: Daemon;
-  dirs: TempDir[];
-  routers: FakeRouters;
-  factory: FakeFactory;
-  sock1: { socket: string };
-  sock2: { socket: string };
-}
-
-async function startPair(): Promise<Pair> {
-  const [p1, p2, v1, v2] = await Promise.all([
-    freeTcpPort(),
-    freeTcpPort(),
-    freeUdpPort("127.0.0.1"),
-    freeUdpPort("127.0.0.2"),
-  ]);
-  const d1 = new TempDir();
-  const d2 = new TempDir();
-  const text1 = `hypervisor: { name: pr1, stateDir: ./state, api: { socket: ./vroomd.sock } }
-vxlan: { listen: "127.0.0.1:${v1}" }
-links:
-  - { name: s0, kind: vxlan, vni: 100, remotes: [127.0.0.3] }
-  - { name: s1, kind: vxlan, vni: 101, remotes: [127.0.0.3] }
-migration:
-  listen: "127.0.0.1:${p1}"
-  tunnel: { listen: "127.0.0.1:0" }
-  peers:
-    - { name: pr2, address: "127.0.0.1:${p2}", vtep: 127.0.0.2, vxlanPort: ${v2}, psk: "${PSK}" }
-    - { name: pr3, address: "127.0.0.1:${p2}", vtep: 127.0.0.2, psk: "${OTHER_PSK}" }
-`;
-  const text2 = `hypervisor: { name: pr2, stateDir: ./state, api: { socket: ./vroomd.sock } }
-vxlan: { listen: "127.0.0.2:${v2}" }
-migration:
-  listen: "127.0.0.1:${p2}"
-  tunnel: { listen: "127.0.0.2:0" }
-  peers:
-    - { name: pr1, address: "127.0.0.1:${p1}", vtep: 127.0.0.1, vxlanPort: ${v1}, psk: "${PSK}" }
-  segments:
-    vr1:
-      eth0: { vni: 100, remotes: [127.0.0.3] }
-      eth1: { vni: 101, remotes: [127.0.0.3] }
-`;
-  const routers = new FakeRouters();
-  const factory = new FakeFactory({ ...GENEROUS_OFFER });
-  const start = async (
-    dir: TempDir,
-    text: string,
-    host: Parameters<typeof Daemon.start>[0]["migrationHost"],
-  ) => {
-    const path = dir.file("vroomd.yaml", text);
-    const parsed = parseConfigText(text, path);
-    if (!parsed.ok) throw new Error(parsed.errors.map(String).join("\n"));
-    return Daemon.start({
-      config: parsed.config,
-      logger: new LogCapture().logger,
-      ...(host === undefined ? {} : { migrationHost: host }),
-    });
-  };
-  const pr1 = await start(d1, text1, { routers, standby: new FakeFactory() });
-  const pr2 = await start(d2, text2, { routers: new FakeRouters(), standby: factory });
-  return {
-    pr1,
-    pr2,
-    dirs: [d1, d2],
-    routers,
-    factory,
-    sock1: { socket: pr1.socketPath },
-    sock2: { socket: pr2.socketPath },
-  };
-}
 
 /** Router vr1 at pr1: the fake that migration moves, and a packet-level fake bound to s0, s1. */
 async function placeVr1(p: Pair, routes = 1000): Promise<FakeRouter> {
@@ -239,11 +145,7 @@ describe("two daemons over loopback (PSK)", () => {
   beforeEach(async () => {
     p = await startPair();
   });
-  afterEach(async () => {
-    await p.pr1.stop();
-    await p.pr2.stop();
-    for (const d of p.dirs) d.remove();
-  });
+  afterEach(() => p.stop());
 
   it("refuses bad requests, one clear error each, and changes nothing", async () => {
     await placeVr1(p);
@@ -379,11 +281,7 @@ describe("vroomctl migrate and migrations", () => {
   beforeEach(async () => {
     p = await startPair();
   });
-  afterEach(async () => {
-    await p.pr1.stop();
-    await p.pr2.stop();
-    for (const d of p.dirs) d.remove();
-  });
+  afterEach(() => p.stop());
 
   async function ctl(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
     let out = "";

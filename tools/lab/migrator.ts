@@ -4,12 +4,22 @@
  * Unix socket answers once the target accepted the router (202, the
  * migration's view); the migrator then follows `GET
  * /v1/migrations/{id}/events` (JSON lines) to the `finished` event, whose
- * result carries the figures. Figures the answer does not carry are
- * reported as null; an error answer (`{error: {code,
- * message}}`, or a vroomd without the route) becomes a LabError that says
- * what vroomd said.
+ * result carries the figures. The requests and the stream are
+ * tools/vroomctl/migration-client.ts, shared with vroomctl. Figures the
+ * answer does not carry are reported as null; an error answer (`{error:
+ * {code, message}}`, or a vroomd without the route) becomes a LabError that
+ * says what vroomd said.
  */
-import { get, request } from "node:http";
+import { ApiClient, ClientError } from "../vroomctl/client.ts";
+import {
+  type ApiAnswer,
+  followLines,
+  moved,
+  notMovedReason,
+  postJson as post,
+  runMigration,
+} from "../vroomctl/migration-client.ts";
+import type { MigrationView } from "../vroomd/migration.ts";
 import type { Migrator } from "./experiment.ts";
 import type { MigrationSummary } from "./measure.ts";
 import { LabError } from "./netlab.ts";
@@ -20,86 +30,34 @@ export function postJson(
   path: string,
   body: unknown,
   timeoutMs = 120_000,
-): Promise<{ status: number; body: unknown }> {
-  const data = JSON.stringify(body);
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        socketPath: socket,
-        path,
-        method: "POST",
-        headers: { "content-type": "application/json", "content-length": Buffer.byteLength(data) },
-        timeout: timeoutMs,
-      },
-      (res) => {
-        let text = "";
-        res.setEncoding("utf8");
-        res.on("data", (c: string) => {
-          text += c;
-        });
-        res.on("end", () => {
-          let parsed: unknown = text;
-          try {
-            parsed = text === "" ? undefined : JSON.parse(text);
-          } catch {
-            // not JSON: keep the text
-          }
-          resolve({ status: res.statusCode ?? 0, body: parsed });
-        });
-      },
-    );
-    req.on("timeout", () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
-    req.on("error", reject);
-    req.end(data);
-  });
+): Promise<ApiAnswer> {
+  return post({ socket }, path, body, timeoutMs);
 }
 
 /** Reads the JSON-lines stream at `path` until a line `done` accepts; answers that line. */
-export function followEvents(
+export async function followEvents(
   socket: string,
   path: string,
   done: (event: Record<string, unknown>) => boolean,
   timeoutMs = 300_000,
 ): Promise<Record<string, unknown>> {
-  return new Promise((resolve, reject) => {
-    let settled = false;
-    const finish = (e?: Error, line?: Record<string, unknown>) => {
-      if (settled) return;
-      settled = true;
-      req.destroy();
-      if (e !== undefined) reject(e);
-      else resolve(line!);
-    };
-    const req = get({ socketPath: socket, path, timeout: timeoutMs }, (res) => {
-      if (res.statusCode !== 200) {
-        finish(new Error(`${path}: vroomd answered ${res.statusCode}`));
-        return;
-      }
-      let buffer = "";
-      res.setEncoding("utf8");
-      res.on("data", (chunk: string) => {
-        buffer += chunk;
-        let nl = buffer.indexOf("\n");
-        while (nl >= 0) {
-          const text = buffer.slice(0, nl).trim();
-          buffer = buffer.slice(nl + 1);
-          nl = buffer.indexOf("\n");
-          if (text === "") continue;
-          let line: Record<string, unknown>;
-          try {
-            line = JSON.parse(text) as Record<string, unknown>;
-          } catch {
-            finish(new Error(`${path}: a line that is not JSON: ${text.slice(0, 200)}`));
-            return;
-          }
-          if (done(line)) finish(undefined, line);
-        }
-      });
-      res.on("end", () => finish(new Error(`${path}: the stream ended before the migration did`)));
-    });
-    req.on("timeout", () => finish(new Error(`${path}: no end within ${timeoutMs} ms`)));
-    req.on("error", (e) => finish(e));
-  });
+  let last: Record<string, unknown> | undefined;
+  await followLines(
+    { socket },
+    path,
+    (line) => {
+      const event = (typeof line === "object" && line !== null ? line : {}) as Record<
+        string,
+        unknown
+      >;
+      if (!done(event)) return false;
+      last = event;
+      return true;
+    },
+    { idleTimeoutMs: timeoutMs },
+  );
+  if (last === undefined) throw new Error(`${path}: the stream ended before the migration did`);
+  return last;
 }
 
 const num = (v: unknown): number | null => (typeof v === "number" && Number.isFinite(v) ? v : null);
@@ -111,54 +69,28 @@ export class ApiMigrator implements Migrator {
   async migrate(router: string, from: string, to: string): Promise<MigrationSummary> {
     const socket = this.sockets[from];
     if (socket === undefined) throw new LabError(`no API socket for hypervisor ${from}`);
-    let r: { status: number; body: unknown };
+    const what = `migrate ${router} ${from}→${to}`;
+    let view: MigrationView;
     try {
-      r = await postJson(socket, `/v1/routers/${encodeURIComponent(router)}/migrate`, { to });
+      view = await runMigration(new ApiClient({ socket }, { timeoutMs: 120_000 }), router, to, {
+        idleTimeoutMs: 300_000,
+      });
     } catch (e) {
-      throw new LabError(`migrate ${router} ${from}→${to}: ${(e as Error).message}`);
+      const status =
+        e instanceof ClientError && e.status !== undefined
+          ? `vroomd answered ${e.status}${e.code === undefined ? "" : ` ${e.code}`}: `
+          : "";
+      throw new LabError(`${what}: ${status}${(e as Error).message}`);
     }
-    const b = (r.body ?? {}) as Record<string, unknown>;
-    if (r.status < 200 || r.status >= 300) {
-      const err = b.error as { code?: string; message?: string } | undefined;
-      throw new LabError(
-        `migrate ${router} ${from}→${to}: vroomd answered ${r.status}` +
-          (err ? ` ${err.code ?? ""}: ${err.message ?? ""}` : ` ${JSON.stringify(r.body)}`),
-      );
-    }
-    let view = b;
-    if (typeof b.id === "string" && b.result === undefined) {
-      try {
-        const last = await followEvents(
-          socket,
-          `/v1/migrations/${encodeURIComponent(b.id)}/events`,
-          (e) => e.type === "finished",
-        );
-        view = (last.migration ?? {}) as Record<string, unknown>;
-      } catch (e) {
-        throw new LabError(`migrate ${router} ${from}→${to}: ${(e as Error).message}`);
-      }
-    }
-    const s = (
-      typeof view.result === "object" && view.result !== null
-        ? view.result
-        : typeof view.summary === "object" && view.summary !== null
-          ? view.summary
-          : view
-    ) as Record<string, unknown>;
-    if (typeof s.outcome === "string" && s.outcome !== "moved") {
-      throw new LabError(
-        `migrate ${router} ${from}→${to}: ${s.outcome}` +
-          (typeof s.reason === "string" ? ` (${s.reason})` : "") +
-          (typeof s.detail === "string" ? `: ${s.detail}` : ""),
-      );
-    }
+    if (!moved(view)) throw new LabError(`${what}: ${notMovedReason(view)}`);
+    const r = view.result;
     return {
       router,
       from,
       to,
-      cpFreezeMs: num(s.cpFreezeMs),
-      totalMs: num(s.totalMs),
-      bytes: num(s.bytes),
+      cpFreezeMs: num(r?.cpFreezeMs),
+      totalMs: num(r?.totalMs),
+      bytes: num(r?.bytes),
     };
   }
 }

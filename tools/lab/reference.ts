@@ -25,6 +25,15 @@
  * segments, and a re-home command, ./rehome-command.ts, that vroomd runs
  * for each of VR1's links once the target runs it).
  *
+ * With `table` (bench:cutover), nr1's BIRD also announces a table of
+ * routes to VR1: BIRD static protocols (`table4`, `table6`) include the
+ * given files of `route P blackhole;` lines (written beforehand by a child
+ * process, as bench:bgp does), exported to the session with VR1 (IPv6 over
+ * the same session, multiprotocol, when there is an IPv6 file) and never
+ * to nr1's kernel. VR1 then exports to each neighbour only the other's
+ * loopback prefix, so the table stays between nr1 and VR1, and `converge`
+ * also waits until VR1's FIB (vroomd's API) holds every route BIRD holds.
+ *
  * Everything made here goes through one `Lab` (tools/lab/netlab.ts, tag
  * `vlb`); `ReferenceLab.cleanup` stops BIRD, vroomd and every other process
  * still inside the lab's namespaces (by pid), then deletes the namespaces.
@@ -38,7 +47,9 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { BirdPeer, type BirdProtocol, birdConfig } from "../peers/bird.ts";
 import { Daemon, runCommand, waitFor } from "../peers/process.ts";
+import { requestJson } from "../vroomctl/migration-client.ts";
 import { Lab, LabError, run, sweepStale } from "./netlab.ts";
+import { bundleRehomeCommand, REHOME_SOURCE } from "./rehome-bundle.ts";
 
 /** The lab's namespace and device tag (netlab naming: `vlb-<pid>-<role>`). */
 export const LAB_TAG = "vlb";
@@ -116,15 +127,24 @@ const ROUTER_MACS = ["02:00:5e:18:01:01", "02:00:5e:18:02:01"];
 export const MIGRATION_PORT = 7180;
 /** Port of the second VXLAN endpoint that carries redirected links to VR1's new home. */
 export const TUNNEL_PORT = 4790;
-/** The re-home command vroomd runs for each of VR1's links (./rehome-command.ts). */
-export const REHOME_COMMAND = join(import.meta.dirname, "rehome-command.ts");
-
 /** What vroomd needs to move VR1 between pr1 and pr2. */
 export interface LabMigration {
   /** The pre-shared key of the pair pr1, pr2 (hex, 32 bytes). */
   psk: string;
   /** The neighbours' namespaces (the re-home command points their vxlan devices at the target). */
   ns: Record<"nr1" | "nr2", string>;
+  /**
+   * The argv that runs ./rehome-command.ts (its arguments follow); default:
+   * node with the TypeScript loader. The lab passes a bundle of it
+   * (./rehome-bundle.ts), which starts four times faster.
+   */
+  rehome?: string[];
+}
+
+/** The re-home command through node's TypeScript loader (no bundle made). */
+function rehomeThroughLoader(): string[] {
+  const tsx = createRequire(import.meta.url).resolve("tsx/esm");
+  return [process.execPath, "--import", pathToFileURL(tsx).href, REHOME_SOURCE];
 }
 
 /**
@@ -136,12 +156,8 @@ export interface LabMigration {
  */
 export function migrationSection(name: "pr1" | "pr2", m: LabMigration): string[] {
   const other = name === "pr1" ? "pr2" : "pr1";
-  const tsx = createRequire(import.meta.url).resolve("tsx/esm");
   const argv = [
-    process.execPath,
-    "--import",
-    pathToFileURL(tsx).href,
-    REHOME_COMMAND,
+    ...(m.rehome ?? rehomeThroughLoader()),
     UNDERLAY[name],
     "{vtep}",
     "{vni}",
@@ -163,15 +179,25 @@ export function migrationSection(name: "pr1" | "pr2", m: LabMigration): string[]
   ];
 }
 
+/** Routes nr1's BIRD announces to VR1 beside its loopback prefix (files of `route P blackhole;` lines). */
+export interface TableRoutes {
+  ipv4: string;
+  /** IPv6 routes, carried over the same (IPv4) session with VR1. */
+  ipv6?: string;
+}
+
 /**
  * vroomd's configuration for hypervisor `name`; with `withRouter`, VR1 and
- * its two links; with `migration`, the section that lets VR1 move.
+ * its two links; with `migration`, the section that lets VR1 move; with
+ * `table`, VR1 as a table's receiver: both families from nr1 when the
+ * table has IPv6, and to each neighbour only the other's loopback prefix.
  */
 export function vroomdConfig(
   name: "pr1" | "pr2",
   dir: string,
   withRouter: boolean,
   migration?: LabMigration,
+  table?: TableRoutes,
 ): string {
   const lines = [
     "hypervisor:",
@@ -203,17 +229,36 @@ export function vroomdConfig(
     `      routerId: ${VR1.routerId}`,
     "      connectRetryTime: 1",
     "      idleHoldTime: 1",
+  );
+  if (table !== undefined) {
+    // Each neighbour hears only the other's loopback prefix: the table stays between nr1 and VR1.
+    lines.push(
+      "      prefixLists:",
+      ...NEIGHBOURS.map((n) => `        ${n.role}: [{ prefix: ${n.prefix} }]`),
+      "      policies:",
+      ...NEIGHBOURS.map((n) => {
+        const other = NEIGHBOURS.find((o) => o !== n)!;
+        return `        to-${n.role}: { terms: [{ match: { prefixList: ${other.role} }, action: accept }] }`;
+      }),
+    );
+  }
+  lines.push(
     "      neighbors:",
-    ...NEIGHBOURS.map(
-      (n) =>
-        `        - { address: ${n.address}, asn: ${n.as}, families: [ipv4], import: accept, export: accept }`,
-    ),
+    ...NEIGHBOURS.map((n) => {
+      const families = table?.ipv6 !== undefined && n.role === "nr1" ? "ipv4, ipv6" : "ipv4";
+      const exported = table === undefined ? "accept" : `to-${n.role}`;
+      return `        - { address: ${n.address}, asn: ${n.as}, families: [${families}], import: accept, export: ${exported} }`;
+    }),
   );
   return `${lines.join("\n")}\n`;
 }
 
-/** BIRD's configuration on neighbour `n`: passive eBGP with VR1, its loopback prefix, kernel export. */
-export function neighbourBirdConfig(n: Neighbour): string {
+/**
+ * BIRD's configuration on neighbour `n`: passive eBGP with VR1, its
+ * loopback prefix, kernel export; with `table`, the table's static
+ * protocols too, announced to VR1 and kept out of the kernel.
+ */
+export function neighbourBirdConfig(n: Neighbour, table?: TableRoutes): string {
   const base = birdConfig({
     routerId: n.address,
     as: n.as,
@@ -225,13 +270,34 @@ export function neighbourBirdConfig(n: Neighbour): string {
         localAddress: n.address,
         as: VR1.as,
         passive: true,
-        channels: ["ipv4"],
+        channels: table?.ipv6 === undefined ? ["ipv4"] : ["ipv4", "ipv6"],
+        ...(table?.ipv6 === undefined ? {} : { ipv6NextHop: n.address6 }),
       },
     ],
   });
+  const lines = [base.trimEnd()];
+  if (table !== undefined) {
+    lines.push(`protocol static table4 {\n  ipv4;\n  include "${table.ipv4}";\n}`);
+    if (table.ipv6 !== undefined) {
+      lines.push(`protocol static table6 {\n  ipv6;\n  include "${table.ipv6}";\n}`);
+    }
+  }
   // Learned routes go to the kernel with the loopback as source address, so that traffic
-  // between the loopbacks needs nothing but the routes VR1 advertised.
-  return `${base}protocol kernel kernel4 {\n  ipv4 { export filter { krt_prefsrc = ${n.loopback}; accept; }; };\n}\n`;
+  // between the loopbacks needs nothing but the routes VR1 advertised; a table stays in BIRD.
+  const skip = table === undefined ? "" : 'if proto = "table4" then reject; ';
+  lines.push(
+    `protocol kernel kernel4 {\n  ipv4 { export filter { ${skip}krt_prefsrc = ${n.loopback}; accept; }; };\n}`,
+  );
+  return `${lines.join("\n")}\n`;
+}
+
+/** What a table run announced and how long VR1 took to hold it. */
+export interface TableLoad {
+  /** Routes of the table BIRD holds and announces to VR1, per family. */
+  ipv4: number;
+  ipv6: number;
+  /** From BIRD's session reaching Established to VR1's FIB holding every route (ms). */
+  ms: number;
 }
 
 /** A running hypervisor of the lab. */
@@ -252,6 +318,8 @@ export interface ReferenceLabOptions {
   log?: (line: string) => void;
   /** Namespace tag (default `vlb`; tests use `vit`): namespaces are `<tag>-<pid>-<role>`. */
   tag?: string;
+  /** A table nr1's BIRD announces to VR1 (see the module comment); none by default. */
+  table?: TableRoutes;
 }
 
 /** The vroomd program of this checkout. */
@@ -265,6 +333,10 @@ export class ReferenceLab {
   #cleaned = false;
   /** The migration channel's key between pr1 and pr2, new for each run. */
   readonly psk = randomBytes(32).toString("hex");
+  /** VR1's FIB before any BGP route (connected and local routes), per family. */
+  #baseFib: { ipv4: number; ipv6: number } | undefined;
+  /** With a table: what it announced and how long VR1 took (set by `converge`). */
+  tableLoad: TableLoad | undefined;
 
   constructor(readonly options: ReferenceLabOptions) {
     this.lab = new Lab(options.tag ?? LAB_TAG);
@@ -337,11 +409,21 @@ export class ReferenceLab {
 
   /** Starts vroomd in pr1 (with VR1) and pr2 (empty, ready); resolves once both APIs answer. */
   async startHypervisors(): Promise<void> {
+    const rehome = bundleRehomeCommand(this.options.dir);
     for (const role of ["pr1", "pr2"] as const) {
       const dir = join(this.options.dir, role);
       mkdirSync(dir, { recursive: true });
       const file = join(dir, "vroomd.yaml");
-      writeFileSync(file, vroomdConfig(role, dir, role === "pr1", { psk: this.psk, ns: this.ns }));
+      writeFileSync(
+        file,
+        vroomdConfig(
+          role,
+          dir,
+          role === "pr1",
+          { psk: this.psk, ns: this.ns, rehome },
+          this.options.table,
+        ),
+      );
       const daemon = new Daemon(this.ns[role], process.execPath, [
         this.options.vroomd ?? VROOMD,
         "-c",
@@ -368,11 +450,16 @@ export class ReferenceLab {
     }
   }
 
-  /** Starts BIRD in nr1 and nr2. */
+  /** Starts BIRD in nr1 and nr2 (nr1 with the table, if any). */
   async startPeers(): Promise<void> {
+    if (this.options.table !== undefined && this.#baseFib === undefined) {
+      // Before any session: what VR1's FIB holds on its own.
+      this.#baseFib = await this.routerFib("pr1");
+    }
     for (const n of NEIGHBOURS) {
       const dir = join(this.options.dir, `bird-${n.role}`);
-      const bird = await BirdPeer.start(this.ns[n.role], dir, neighbourBirdConfig(n));
+      const table = n.role === "nr1" ? this.options.table : undefined;
+      const bird = await BirdPeer.start(this.ns[n.role], dir, neighbourBirdConfig(n, table));
       this.lab.adopt(() => {
         if (bird.daemon.running) bird.daemon.child.kill("SIGKILL");
       });
@@ -382,11 +469,13 @@ export class ReferenceLab {
 
   /**
    * Waits until both sessions are Established in BIRD and each neighbour's
-   * kernel has the other's prefix; answers how long it took (ms).
+   * kernel has the other's prefix, and with a table until VR1's FIB holds
+   * it (`tableLoad`); answers how long it took (ms).
    */
   async converge(timeoutMs = 60_000): Promise<number> {
     const t0 = performance.now();
     for (const n of NEIGHBOURS) await this.bird(n.role).established(n.protocol, timeoutMs);
+    if (this.options.table !== undefined) await this.#loadTable(performance.now(), timeoutMs);
     for (const n of NEIGHBOURS) {
       const other = NEIGHBOURS.find((o) => o !== n)!;
       await waitFor(
@@ -400,6 +489,63 @@ export class ReferenceLab {
       );
     }
     return performance.now() - t0;
+  }
+
+  /**
+   * With a table: waits until BIRD in nr1 has loaded it (its count steady)
+   * and VR1's FIB holds every route of it beside its own and the
+   * neighbours' loopback prefixes.
+   */
+  async #loadTable(establishedAt: number, timeoutMs: number): Promise<void> {
+    const bird = this.bird("nr1");
+    const ipv6 = this.options.table?.ipv6 !== undefined;
+    let last = "";
+    let steady = 0;
+    const held = await waitFor(
+      "BIRD in nr1 to load the table",
+      async () => {
+        const v4 = await birdProtocolRoutes(bird, "table4");
+        const v6 = ipv6 ? await birdProtocolRoutes(bird, "table6") : 0;
+        const now = `${v4}/${v6}`;
+        steady = now === last && v4 > 0 ? steady + 1 : 0;
+        last = now;
+        return steady >= 3 ? { ipv4: v4, ipv6: v6 } : undefined;
+      },
+      timeoutMs,
+      200,
+    );
+    const base = this.#baseFib ?? { ipv4: 0, ipv6: 0 };
+    const want = { ipv4: base.ipv4 + NEIGHBOURS.length + held.ipv4, ipv6: base.ipv6 + held.ipv6 };
+    this.#log(
+      `table: nr1 announces ${held.ipv4} IPv4 + ${held.ipv6} IPv6 routes; waiting for VR1's FIB`,
+    );
+    let seen = { ipv4: 0, ipv6: 0 };
+    await waitFor(
+      `VR1's FIB to hold the table (${want.ipv4} IPv4, ${want.ipv6} IPv6 routes)`,
+      async () => {
+        seen = await this.routerFib("pr1");
+        return seen.ipv4 >= want.ipv4 && seen.ipv6 >= want.ipv6 ? true : undefined;
+      },
+      timeoutMs,
+      100,
+    ).catch((e: unknown) => {
+      throw new LabError(
+        `${(e as Error).message}; it holds ${seen.ipv4} IPv4 and ${seen.ipv6} IPv6 routes`,
+      );
+    });
+    this.tableLoad = { ...held, ms: performance.now() - establishedAt };
+  }
+
+  /** VR1's FIB sizes on hypervisor `role`, from vroomd's API (`GET /v1/routers`). */
+  async routerFib(role: "pr1" | "pr2"): Promise<{ ipv4: number; ipv6: number }> {
+    const hv = this.hypervisors[role];
+    if (hv === undefined) throw new LabError(`vroomd is not running in ${role}`);
+    const body = (await getJson(hv.socket, "/v1/routers")) as {
+      routers?: { name: string; fib: { ipv4: number; ipv6: number } }[];
+    };
+    const vr1 = body.routers?.find((r) => r.name === VR1.name);
+    if (vr1 === undefined) throw new LabError(`${VR1.name} does not run on ${role}`);
+    return vr1.fib;
   }
 
   bird(role: "nr1" | "nr2"): BirdPeer {
@@ -449,6 +595,27 @@ export class ReferenceLab {
   }
 }
 
+/** Routes a BIRD protocol holds (`show route count protocol P`). */
+async function birdProtocolRoutes(bird: BirdPeer, protocol: string): Promise<number> {
+  const out = await bird.birdc("show", "route", "count", "protocol", protocol);
+  const m = /(\d+) of (\d+) routes/.exec(out);
+  return m ? Number(m[1]) : 0;
+}
+
+/** GETs `path` over vroomd's API socket and parses the JSON answer; throws LabError on an error status. */
+export async function getJson(socket: string, path: string, timeoutMs = 10_000): Promise<unknown> {
+  const answer = await requestJson({ socket }, "GET", path, undefined, timeoutMs).catch((e) => {
+    throw new LabError(`GET ${path}: ${e instanceof Error ? e.message : String(e)}`);
+  });
+  if (answer.status >= 300)
+    throw new LabError(
+      `GET ${path}: vroomd answered ${answer.status}: ${JSON.stringify(answer.body)}`,
+    );
+  if (typeof answer.body === "string")
+    throw new LabError(`GET ${path}: an answer that is not JSON: ${answer.body.slice(0, 200)}`);
+  return answer.body;
+}
+
 /** SIGKILLs every process inside namespace `ns` (by pid, from `ip netns pids`); never throws. */
 export function killInside(ns: string): string[] {
   if (!existsSync(`/run/netns/${ns}`)) return [];
@@ -466,18 +633,19 @@ export function killInside(ns: string): string[] {
 }
 
 /**
- * Removes what earlier lab runs killed outright left behind: their
- * processes (by pid, inside their namespaces) and their namespaces.
+ * Removes what earlier lab runs (of tag `tag`) killed outright left
+ * behind: their processes (by pid, inside their namespaces) and their
+ * namespaces.
  */
-export function sweepStaleLabs(): string[] {
+export function sweepStaleLabs(tag = LAB_TAG): string[] {
   const list = existsSync("/run/netns") ? run("ip", ["netns", "list"]) : "";
   for (const line of list.split("\n")) {
     const ns = line.split(" ")[0];
-    const m = new RegExp(`^${LAB_TAG}-(\\d+)-`).exec(ns);
+    const m = new RegExp(`^${tag}-(\\d+)-`).exec(ns);
     if (m === null || Number(m[1]) === process.pid || pidAlive(Number(m[1]))) continue;
     killInside(ns);
   }
-  return sweepStale(LAB_TAG);
+  return sweepStale(tag);
 }
 
 function pidAlive(pid: number): boolean {

@@ -13,11 +13,16 @@
  * entries that point at the old destination (learned, or added by hand)
  * are moved with `bridge fdb replace`, which the kernel allows for them.
  *
- * Each step is checked against `bridge -j fdb show`; a request that makes
+ * The steps run in one `bridge -batch` process, so the moment both ends
+ * receive the flood lasts two netlink requests. The result is checked
+ * against `bridge -j fdb show`; a request that makes
  * no sense (same destinations, an address that is not one, no entry to the
  * old destination) is refused before anything changes.
  */
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { isIP } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { runCommand } from "../peers/process.ts";
 import { LabError } from "./netlab.ts";
 
@@ -57,6 +62,18 @@ async function bridge(ns: string, args: string[]): Promise<string> {
   const r = await runCommand(undefined, "bridge", ["-n", ns, ...args], 10_000);
   if (r.code !== 0) throw new LabError(`bridge -n ${ns} ${args.join(" ")}: ${r.out.trim()}`);
   return r.out;
+}
+
+/** Runs `steps` (bridge commands) in one `bridge -batch` process, in order. */
+async function bridgeBatch(ns: string, steps: string[][]): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), "vroom-rehome-"));
+  const file = join(dir, "steps");
+  try {
+    writeFileSync(file, `${steps.map((s) => s.join(" ")).join("\n")}\n`);
+    await bridge(ns, ["-batch", file]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** The fdb of a vxlan device in `ns` (from `bridge -j fdb show`). */
@@ -115,16 +132,19 @@ export async function rehome(
     );
   }
   const old = before.find((e) => e.mac === ALL_ZERO_MAC && e.dst === from)!;
-  if (!flood.includes(to)) {
-    await bridge(ns, ["fdb", "append", ALL_ZERO_MAC, "dev", device, "dst", to, ...pathArgs(old)]);
-  }
-  await bridge(ns, ["fdb", "del", ALL_ZERO_MAC, "dev", device, "dst", from, ...pathArgs(old)]);
+  // One `bridge -batch` run: the neighbour floods to both ends only between two
+  // netlink requests, not for the start of another process.
+  const steps: string[][] = [];
+  if (!flood.includes(to))
+    steps.push(["fdb", "append", ALL_ZERO_MAC, "dev", device, "dst", to, ...pathArgs(old)]);
+  steps.push(["fdb", "del", ALL_ZERO_MAC, "dev", device, "dst", from, ...pathArgs(old)]);
   const unicastMoved: string[] = [];
   for (const e of before) {
     if (e.mac === ALL_ZERO_MAC || e.dst !== from || e.mac === "") continue;
-    await bridge(ns, ["fdb", "replace", e.mac, "dev", device, "dst", to, ...pathArgs(e)]);
+    steps.push(["fdb", "replace", e.mac, "dev", device, "dst", to, ...pathArgs(e)]);
     unicastMoved.push(e.mac);
   }
+  await bridgeBatch(ns, steps);
   const after = floodDestinations(await fdbOf(ns, device));
   if (after.includes(from) || !after.includes(to)) {
     throw new LabError(

@@ -23,8 +23,9 @@
  *   POST   /v1/routers/{name}/bgp/neighbors/{a}/refresh  {family?}: ROUTE-REFRESH (RFC 2918)
  *   POST   /v1/routers/{name}/bgp/neighbors/{a}/enable   administratively up
  *   POST   /v1/routers/{name}/bgp/neighbors/{a}/disable  {message?}: Cease, administratively down
- *   POST   /v1/routers/{name}/migrate              {to}: live migration to a peer; answers
- *                                                  once the target accepted the router
+ *   POST   /v1/routers/{name}/migrate              {to, mode?}: migration to a peer, live
+ *                                                  (default) or stop-and-copy; answers once
+ *                                                  the target accepted the router
  *   GET    /v1/migrations                          migrations, both roles
  *   GET    /v1/migrations/{id}                     one migration: phase, bytes, rounds, result
  *   GET    /v1/migrations/{id}/events              its progress as JSON lines, until it ends
@@ -219,7 +220,7 @@ route("POST", "/v1/routers/{name}/bgp/neighbors/{address}/disable", async (d, p,
 
 route("POST", "/v1/routers/{name}/migrate", async (d, p, req) => {
   const body = parse(migrateBodySchema, req.body);
-  const m = await d.migrate(p.name, body.to);
+  const m = await d.migrate(p.name, body.to, body.mode);
   return {
     status: 202,
     body: m,

@@ -59,7 +59,7 @@ import { VxlanLink } from "../../hypervisor/links/vxlan.ts";
 import type { ChannelOptions } from "../../migration/channel.ts";
 import { MigrationError, RefusalCode } from "../../migration/errors.ts";
 import { OwnershipStore } from "../../migration/ownership.ts";
-import type { SourceTimeouts } from "../../migration/source.ts";
+import type { MigrationMode, SourceTimeouts } from "../../migration/source.ts";
 import type { Neighbor } from "../../router/bgp/session.ts";
 import type { BgpLogEvent, BgpSpeaker } from "../../router/bgp/speaker.ts";
 import type { StandbyResult } from "../../router/migrate/standby.ts";
@@ -1505,10 +1505,10 @@ export class Daemon {
     return this.migration;
   }
 
-  /** Starts moving `router` to peer `to`; answers once the target accepted it. */
-  migrate(router: string, to: string): Promise<MigrationView> {
+  /** Starts moving `router` to peer `to` (live by default); answers once the target accepted it. */
+  migrate(router: string, to: string, mode?: MigrationMode): Promise<MigrationView> {
     this.#open();
-    return this.#requireMigration().start(router, to);
+    return this.#requireMigration().start(router, to, mode);
   }
 
   migrations(): MigrationView[] {

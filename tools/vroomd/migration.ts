@@ -47,9 +47,15 @@ import { type ChannelConfig, parseChannelConfig } from "../../migration/config.t
 import { MigrationError, RefusalCode } from "../../migration/errors.ts";
 import type { SourceRouters, StandbyRouterFactory } from "../../migration/host.ts";
 import type { OwnershipStore } from "../../migration/ownership.ts";
-import type { MigrationProgress, MigrationSummary, Phase, Role } from "../../migration/progress.ts";
+import {
+  type MigrationProgress,
+  type MigrationSummary,
+  PHASE_ORDER,
+  Phase,
+  type Role,
+} from "../../migration/progress.ts";
 import { MigrationService, type ServiceEvent } from "../../migration/service.ts";
-import type { SourceTimeouts } from "../../migration/source.ts";
+import { MigrationMode, type SourceTimeouts } from "../../migration/source.ts";
 import type { ListenAddress, MigrationSection } from "./config.ts";
 import { ApiError, ApiErrorCode } from "./errors.ts";
 import type { Logger } from "./logging.ts";
@@ -71,6 +77,8 @@ export interface MigrationResult {
   rounds: number;
   dataPlaneRounds: number;
   phaseMs: MigrationSummary["phaseMs"];
+  /** Stop-and-copy, at the source: packets for the router dropped while its data plane was halted. */
+  haltedPackets?: number;
 }
 
 /** One migration as the API shows it. */
@@ -78,6 +86,8 @@ export interface MigrationView {
   id: string;
   router: string;
   role: Role;
+  /** How the router moves (source side; the target is not told). */
+  mode?: MigrationMode;
   peer: string;
   epoch: number;
   phase: Phase;
@@ -123,25 +133,20 @@ export interface DaemonMigrationOptions {
 /** Finished migrations kept for the API. */
 const KEEP_FINISHED = 100;
 
-const PHASES: readonly Phase[] = [
-  "prepare",
-  "clone-data-plane",
-  "pre-copy",
-  "freeze-commit",
-  "move-links",
-  "clean-up",
-];
+/** The phases before done, each timed. */
+const PHASES: readonly Phase[] = PHASE_ORDER.filter((p) => p !== Phase.Done);
 
 interface Rec {
   view: MigrationView;
   listeners: Set<(e: MigrationEvent) => void>;
 }
 
-function viewOf(p: MigrationProgress, startedAt: string): MigrationView {
+function viewOf(p: MigrationProgress, startedAt: string, mode?: MigrationMode): MigrationView {
   return {
     id: p.migrationId,
     router: p.router,
     role: p.role,
+    ...(mode === undefined ? {} : { mode }),
     peer: p.peer,
     epoch: p.epoch,
     phase: p.phase,
@@ -262,6 +267,10 @@ export class DaemonMigration {
   readonly target: HypervisorTargetSubstrate;
   readonly tunnelEndpoint: VxlanEndpoint;
   readonly #records = new Map<string, Rec>();
+  /** The mode of each migration started here (the source side), until its record is made. */
+  readonly #modes = new Map<string, MigrationMode>();
+  /** Stop-and-copy migrations started here: packets the router's halts had dropped before. */
+  readonly #haltBase = new Map<string, number>();
   readonly #logger: Logger;
 
   private constructor(
@@ -372,10 +381,15 @@ export class DaemonMigration {
   }
 
   /**
-   * Starts moving `router` to `peer`; answers once the target accepted it
-   * (PREPARED), or rejects with the ApiError of the refusal (nothing changed).
+   * Starts moving `router` to `peer`, live (the default) or by
+   * stop-and-copy; answers once the target accepted it (PREPARED), or
+   * rejects with the ApiError of the refusal (nothing changed).
    */
-  start(router: string, peer: string): Promise<MigrationView> {
+  start(
+    router: string,
+    peer: string,
+    mode: MigrationMode = MigrationMode.Live,
+  ): Promise<MigrationView> {
     return new Promise((resolve, reject) => {
       let id: string | undefined;
       let answered = false;
@@ -386,7 +400,13 @@ export class DaemonMigration {
       };
       this.service
         .migrate(router, peer, {
+          mode,
           onProgress: (p) => {
+            if (id === undefined) {
+              this.#modes.set(p.migrationId, mode);
+              if (mode === MigrationMode.StopAndCopy)
+                this.#haltBase.set(p.migrationId, this.source.haltDrops(router).packets);
+            }
             id = p.migrationId;
             if (p.phase !== "prepare" && p.phase !== "rolled-back") answer();
           },
@@ -446,13 +466,15 @@ export class DaemonMigration {
   #progress(p: MigrationProgress): "new" | "known" {
     const r = this.#records.get(p.migrationId);
     if (r === undefined) {
-      const rec: Rec = { view: viewOf(p, new Date().toISOString()), listeners: new Set() };
+      const mode = this.#modes.get(p.migrationId);
+      this.#modes.delete(p.migrationId);
+      const rec: Rec = { view: viewOf(p, new Date().toISOString(), mode), listeners: new Set() };
       this.#records.set(p.migrationId, rec);
       this.#emit(rec, { type: "progress", migration: rec.view });
       return "new";
     }
     if (r.view.finished) return "known";
-    r.view = viewOf(p, r.view.startedAt);
+    r.view = viewOf(p, r.view.startedAt, r.view.mode);
     this.#emit(r, { type: "progress", migration: r.view });
     return "known";
   }
@@ -494,6 +516,11 @@ export class DaemonMigration {
       finished: true,
       result: resultOf(s),
     };
+    const base = this.#haltBase.get(s.migrationId);
+    if (base !== undefined && s.role === "source") {
+      this.#haltBase.delete(s.migrationId);
+      r.view.result!.haltedPackets = this.source.haltDrops(s.router).packets - base;
+    }
     this.#emit(r, { type: "finished", migration: r.view });
     r.listeners.clear();
     this.#logger.info(

@@ -8,6 +8,7 @@
 import { pathToFileURL } from "node:url";
 import { stringify } from "yaml";
 import { z } from "zod";
+import { PHASE_ORDER, Phase } from "../../migration/progress.ts";
 import {
   bgpDisableBodySchema,
   bgpEnableBodySchema,
@@ -519,19 +520,14 @@ const schemas: Record<string, Json> = {
       id: { type: "string", pattern: "^[0-9a-f]{32}$" },
       router: str,
       role: { enum: ["source", "target"] },
+      mode: {
+        enum: ["live", "stop-and-copy"],
+        description: "How the router moves (source side only; the target is not told)",
+      },
       peer: str,
       epoch: int,
       phase: {
-        enum: [
-          "prepare",
-          "clone-data-plane",
-          "pre-copy",
-          "freeze-commit",
-          "move-links",
-          "clean-up",
-          "done",
-          "rolled-back",
-        ],
+        enum: [...PHASE_ORDER, Phase.RolledBack],
       },
       state: { ...str, description: "The protocol core's state" },
       bytes: { ...int, description: "Bytes on the wire, framing included" },
@@ -555,12 +551,21 @@ const schemas: Record<string, Json> = {
       reason: str,
       refusal: str,
       detail: str,
-      cpFreezeMs: { type: "number", description: "Control plane stopped on both hosts" },
+      cpFreezeMs: {
+        type: "number",
+        description:
+          "Control plane stopped on both hosts (stop-and-copy: also the data plane, from the halt to ACTIVATED)",
+      },
       totalMs: { type: "number" },
       bytes: int,
       rounds: int,
       dataPlaneRounds: int,
       phaseMs: { type: "object", additionalProperties: { type: "number" } },
+      haltedPackets: {
+        ...int,
+        description:
+          "Stop-and-copy, at the source: packets for the router dropped while its data plane was halted",
+      },
     },
   },
 };
@@ -907,7 +912,7 @@ export function openApiDocument(): Json {
         parameters: [routerParam],
         post: {
           summary:
-            "Move the router live to a peer hypervisor; answers once the target accepted it (PREPARED), the rest runs on",
+            "Move the router to a peer hypervisor, live (default) or by stop-and-copy; answers once the target accepted it (PREPARED), the rest runs on",
           operationId: "migrateRouter",
           requestBody: body(migrateBodySchema),
           responses: {

@@ -5,6 +5,7 @@
  * so the two cannot drift apart.
  */
 import { z } from "zod";
+import { MigrationMode } from "../../migration/source.ts";
 
 export const NAME_PATTERN = "^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$";
 const name = z
@@ -72,4 +73,10 @@ export const bgpDisableBodySchema = z.strictObject({
 /** POST /v1/routers/{name}/migrate */
 export const migrateBodySchema = z.strictObject({
   to: name.describe("The peer hypervisor to move the router to (one of migration.peers)"),
+  mode: z
+    .enum([MigrationMode.Live, MigrationMode.StopAndCopy])
+    .default(MigrationMode.Live)
+    .describe(
+      "live (control plane and FIB moved separately, forwarding never stops) or stop-and-copy (the whole router halted while it is copied: the naive scheme, for comparison)",
+    ),
 });
