@@ -489,6 +489,12 @@ export class HypervisorTargetSubstrate implements TargetSubstrate {
 
   async linkRehomed(router: string, ifIndex: number): Promise<void> {
     const p = this.#prepared.get(router);
+    if (p === undefined && this.#boundHere(router, ifIndex)) {
+      // This host restarted after the commit and runs the router on the links it brought
+      // (stored with it): the neighbour's end now reaches that link.
+      this.#options.onRehomed?.(router, ifIndex);
+      return;
+    }
     if (p === undefined || ifIndex < 0 || ifIndex >= p.links.length) {
       throw new HypervisorError("UnknownInterface", `no prepared link for ${router}/${ifIndex}`);
     }
@@ -519,6 +525,16 @@ export class HypervisorTargetSubstrate implements TargetSubstrate {
     const names = this.prepared(router);
     this.#prepared.delete(router);
     return names;
+  }
+
+  /** Whether `router` runs here with interface `ifIndex` bound to a link. */
+  #boundHere(router: string, ifIndex: number): boolean {
+    if (!this.#hv.placement.has(router)) return false;
+    try {
+      return this.#hv.binding.lookup(router, ifIndex) !== undefined;
+    } catch {
+      return false; // no such interface
+    }
   }
 
   #remove(link: Link): void {

@@ -82,6 +82,8 @@ export class VirtualStandbyRouter {
   /** Whether the last activation used the prepared router or built one. */
   activationPath: ActivationPath | undefined;
   private prepared: PreparedRouter | undefined;
+  /** Called once the standby is active or discarded (its factory forgets it). */
+  onRetired: () => void = () => {};
 
   constructor(
     readonly name: string,
@@ -95,6 +97,15 @@ export class VirtualStandbyRouter {
 
   get dataPlaneSeq(): number {
     return this.fib?.seq ?? -1;
+  }
+
+  /**
+   * The configuration (as input) of the staged final state, while the
+   * standby waits for the commit: what the host records before it writes
+   * that it owns the router.
+   */
+  get stagedConfig(): unknown {
+    return this.live || this.discarded ? undefined : this.final?.config;
   }
 
   /** The control version loaded last (-1: none). */
@@ -315,6 +326,7 @@ export class VirtualStandbyRouter {
     this.epoch = epoch;
     this.final = undefined;
     this.control = undefined;
+    this.onRetired();
     return { ok: true };
   }
 
@@ -445,6 +457,7 @@ export class VirtualStandbyRouter {
   discard(): void {
     if (this.live) throw new Error("an activated router is not discarded");
     this.discarded = true;
+    this.onRetired();
     this.prepared?.router.close();
     this.prepared = undefined;
     this.fib = undefined;
@@ -537,6 +550,18 @@ export class VirtualStandbyFactory<Req, Refusal> {
   }
 
   create(name: string, _req: Req): VirtualStandbyRouter {
-    return new VirtualStandbyRouter(name, this.options);
+    const standby = new VirtualStandbyRouter(name, this.options);
+    this.standbys.set(name, standby);
+    standby.onRetired = () => {
+      if (this.standbys.get(name) === standby) this.standbys.delete(name);
+    };
+    return standby;
   }
+
+  /** The newest standby made for `name` (see `VirtualStandbyRouter.stagedConfig`). */
+  standby(name: string): VirtualStandbyRouter | undefined {
+    return this.standbys.get(name);
+  }
+
+  private readonly standbys = new Map<string, VirtualStandbyRouter>();
 }

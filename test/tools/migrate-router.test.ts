@@ -10,10 +10,10 @@
  * pr2; pr2 records vr1 (router table, stored file, owned at epoch 2) and
  * pr1 lets it go ("gone"). Then vr1 moves back to pr1 and is the file's
  * router again, on the file's links.
+ * A second move to pr2, then pr2 restarts: vr1 runs again from its stored
+ * file, on the VXLAN links it brought (stored with it).
  */
-import { createSocket } from "node:dgram";
 import { existsSync, readFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { VxlanEndpoint, type VxlanLink } from "../../hypervisor/links/vxlan.ts";
 import { nativeAvailable } from "../../hypervisor/native.ts";
@@ -23,34 +23,13 @@ import { parseConfigText } from "../../tools/vroomd/config.ts";
 import { applyOverrides, type ConfigOverrides, Daemon } from "../../tools/vroomd/daemon.ts";
 import { fillBatch, packetsOf } from "../hypervisor/fakes.ts";
 import { echoRequest4, frame, ipv4Packet } from "../router/packets.ts";
+import { freeTcpPort, freeUdpPort } from "./daemon-pair.ts";
 import { http, LogCapture, TempDir } from "./helpers.ts";
 
 const PSK = "c3".repeat(32);
 const E1_MAC = 0x02005e180101;
 const HOST_MAC = 0x02005e180299;
 const HOST_IP = [198, 18, 2, 2];
-
-function freeTcpPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-function freeUdpPort(address: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createSocket("udp4");
-    s.once("error", reject);
-    s.bind(0, address, () => {
-      const port = s.address().port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function until(what: string, cond: () => boolean, ms = 15_000): Promise<void> {
   const end = Date.now() + ms;
@@ -124,27 +103,29 @@ describe.skipIf(!nativeAvailable())("vroomd moves a VirtualRouter with a live BG
   let pr1Text: string;
   let pr1Overrides: ConfigOverrides;
   let pr2: Daemon;
+  let pr2Text: string;
+  const pr2Dir = new TempDir();
   let nb: Daemon;
+  const overridesOf = new Map<string, ConfigOverrides>();
+  const start = async (name: string, text: string, dir = new TempDir()): Promise<Daemon> => {
+    if (!dirs.includes(dir)) dirs.push(dir);
+    const path = dir.file("vroomd.yaml", text);
+    const parsed = parseConfigText(text, path);
+    if (!parsed.ok) throw new Error(parsed.errors.map(String).join("\n"));
+    const logs = new LogCapture();
+    captures.set(name, logs);
+    const overrides = { stateDir: dir.join("state"), socket: dir.join("vroomd.sock") };
+    overridesOf.set(name, overrides);
+    const d = await Daemon.start({ config: parsed.config, logger: logs.logger, overrides });
+    daemons.push(d);
+    return d;
+  };
   let hostEp: VxlanEndpoint;
   let host: Host;
   let seq = 0;
 
   beforeAll(async () => {
     const [c1, c2, P] = await Promise.all([freeTcpPort(), freeTcpPort(), freeUdpPort("127.0.0.1")]);
-    const start = async (name: string, text: string): Promise<Daemon> => {
-      const dir = new TempDir();
-      dirs.push(dir);
-      const path = dir.file("vroomd.yaml", text);
-      const parsed = parseConfigText(text, path);
-      if (!parsed.ok) throw new Error(parsed.errors.map(String).join("\n"));
-      const logs = new LogCapture();
-      captures.set(name, logs);
-      const overrides = { stateDir: dir.join("state"), socket: dir.join("vroomd.sock") };
-      if (name === "pr1") pr1Overrides = overrides;
-      const d = await Daemon.start({ config: parsed.config, logger: logs.logger, overrides });
-      daemons.push(d);
-      return d;
-    };
     const head = (name: string) =>
       `hypervisor: { name: ${name}, stateDir: ./state, api: { socket: ./vroomd.sock } }\n`;
     const segments = `  segments:
@@ -164,16 +145,15 @@ ${VR1}migration:
     - { name: pr2, address: "127.0.0.1:${c2}", vtep: 127.0.0.2, vxlanPort: ${P}, psk: "${PSK}" }
 ${segments}`;
     pr1 = await start("pr1", pr1Text);
-    pr2 = await start(
-      "pr2",
-      `${head("pr2")}vxlan: { listen: "127.0.0.2:${P}" }
+    pr1Overrides = overridesOf.get("pr1")!;
+    pr2Text = `${head("pr2")}vxlan: { listen: "127.0.0.2:${P}" }
 migration:
   listen: "127.0.0.1:${c2}"
   tunnel: { listen: "127.0.0.2:0" }
   peers:
     - { name: pr1, address: "127.0.0.1:${c1}", vtep: 127.0.0.1, vxlanPort: ${P}, psk: "${PSK}" }
-${segments}`,
-    );
+${segments}`;
+    pr2 = await start("pr2", pr2Text, pr2Dir);
     nb = await start(
       "nb",
       `${head("nb")}vxlan: { listen: "127.0.0.3:${P}" }
@@ -322,5 +302,42 @@ routers:
       `moved vr1 pr1->pr2: freeze ${result.cpFreezeMs.toFixed(2)} ms, total ${result.totalMs.toFixed(1)} ms, ${result.bytes} bytes; pings lost during the move: ${lostDuring.length}/200`,
     );
     expect(lostDuring).toEqual([]);
+  }, 60_000);
+
+  it("a router that moved here runs again after the daemon restarts, on the links it brought", async () => {
+    await until("BGP Established", () => vr1Session(pr1)?.state === "Established");
+    const started = await http({ socket: pr1.socketPath }, "POST", "/v1/routers/vr1/migrate", {
+      to: "pr2",
+    });
+    expect(started.status).toBe(202);
+    const id = started.json.id as string;
+    await until("the move to finish", () => pr1.migrationView(id).finished);
+    expect(pr1.migrationView(id).result?.outcome).toBe("moved");
+    // The stored router carries the links made for it: pr2's file has none.
+    const file = JSON.parse(readFileSync(pr2.state.routerFile("vr1"), "utf8"));
+    expect(file.links).toMatchObject([
+      { name: "vr1.e1", vni: 100, remotes: ["127.0.0.3"] },
+      { name: "vr1.e2", vni: 101, remotes: ["127.0.0.4"] },
+    ]);
+
+    await pr2.stop();
+    pr2 = await start("pr2", pr2Text, pr2Dir);
+    expect(pr2.routerDetail("vr1").origin).toBe("api");
+    expect(pr2.ownership.get("vr1")).toMatchObject({ role: "owned", epoch: 4 });
+    const e1 = pr2.hypervisor.links.get("vr1.e1") as VxlanLink;
+    expect(e1.vni).toBe(100);
+    expect(pr2.hypervisor.binding.lookup("vr1", 0)?.name).toBe("vr1.e1");
+    expect(pr2.hypervisor.binding.lookup("vr1", 1)?.name).toBe("vr1.e2");
+    // The neighbours point at pr2: the session comes back and pings cross it.
+    (nb.hypervisor.links.get("n100") as VxlanLink).setRemotes(["127.0.0.2"]);
+    host.link.setRemotes(["127.0.0.2"]);
+    for (const r of pr1.migration!.redirects())
+      pr1.migration!.source.clearRedirect(r.router, r.ifIndex);
+    await until("BGP Established again", () => vr1Session(pr2)?.state === "Established", 30_000);
+    await until("a reply through pr2", () => {
+      host.ping(++seq);
+      return host.replies.has(seq - 1);
+    });
+    expect(await pings(20)).toEqual([]);
   }, 60_000);
 });

@@ -44,6 +44,7 @@ migration:
   segments:
     vr1: { eth0: { vni: 100, remotes: [198.18.1.1] } }
   rehome: [ssh, "{vtep}", "bridge fdb append 00:00:00:00:00:00 dev vx{vni} dst {vtep}"]
+  maxRouters: 3
 `,
       "/etc/vroom/vroomd.yaml",
     );
@@ -55,6 +56,7 @@ migration:
       peers: [{ name: "pr2", vtep: { host: "198.18.0.2", port: 4789 }, psk: PSK }],
       segments: { vr1: { eth0: { vni: 100, remotes: ["198.18.1.1"] } } },
       handshakeTimeoutMs: 5000,
+      maxRouters: 3,
     });
   });
 

@@ -170,6 +170,8 @@ export interface MigrationSection {
    */
   rehome?: string[];
   handshakeTimeoutMs: number;
+  /** Routers this hypervisor takes in by migration at most (a request beyond is refused: NoCapacity). */
+  maxRouters?: number;
 }
 
 export interface DaemonConfig {
@@ -361,6 +363,7 @@ const migrationSchema = z.strictObject({
   segments: z.record(name, z.record(z.string().min(1), segmentSchema)).default({}),
   rehome: z.array(z.string().min(1)).min(1).optional(),
   handshakeTimeoutMs: z.number().int().min(1).max(600_000).default(5000),
+  maxRouters: z.number().int().min(0).max(1_000_000).optional(),
 });
 
 const topSchema = z.strictObject({
@@ -797,6 +800,7 @@ export function checkConfigData(
       segments: m.segments,
       ...(m.rehome === undefined ? {} : { rehome: m.rehome }),
       handshakeTimeoutMs: m.handshakeTimeoutMs,
+      ...(m.maxRouters === undefined ? {} : { maxRouters: m.maxRouters }),
     };
   }
 

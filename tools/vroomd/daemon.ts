@@ -102,7 +102,7 @@ import {
   type MigrationHost,
   type MigrationView,
 } from "./migration.ts";
-import { routerMigrationHost } from "./migration-host.ts";
+import { type RouterMigrationHost, routerMigrationHost } from "./migration-host.ts";
 import { OwnedFileBackend } from "./migration-state.ts";
 import {
   type ConfigDiff,
@@ -113,7 +113,7 @@ import {
   StepError,
   Transaction,
 } from "./reload.ts";
-import { type RouterOrigin, StateDir, type StoredRouter } from "./state.ts";
+import { type RouterOrigin, StateDir, type StoredLink, type StoredRouter } from "./state.ts";
 import { VERSION } from "./version.ts";
 import {
   type FibEntryView,
@@ -298,6 +298,10 @@ export class Daemon {
   /** The ownership record (owned.json), set at start. */
   ownership!: OwnershipStore;
   #ownedFile!: OwnedFileBackend;
+  /** The host over this daemon's routers, when the migration service uses it. */
+  #migrationHost: RouterMigrationHost | undefined;
+  /** Arriving routers stored before the record that made them owned here (see #storeArrivals). */
+  readonly #arrivalsStored = new Map<string, StoredRouter>();
   /** Routers taken out since the last ownership write (their entries become "abandoned"). */
   readonly #removed = new Set<string>();
   /** The migration service, when configured. */
@@ -352,6 +356,7 @@ export class Daemon {
     if (listen) await this.#api.checkSocketFree(cfg.hypervisor.api.socket);
     await this.state.open();
     this.#ownedFile = new OwnedFileBackend(this.state, cfg.hypervisor.name);
+    this.#ownedFile.beforeWrite = (owned) => this.#storeArrivals(owned);
     this.ownership = await OwnershipStore.load(this.#ownedFile, cfg.hypervisor.name);
     const meta = this.#ownedFile.meta;
     const stored = await this.state.readRouters();
@@ -406,7 +411,10 @@ export class Daemon {
     const sinceOf = new Map([...meta].map(([name, m]) => [name, m.since]));
     try {
       this.#apply(tx, diff, emptyConfig(cfg), here, sinceOf);
-      for (const r of restore) this.#placeRouter(tx, r.config, "api", r.since, r.stored);
+      for (const r of restore) {
+        for (const l of r.stored.links ?? []) this.#restoreArrivedLink(tx, l, here);
+        this.#placeRouter(tx, r.config, "api", r.since, r.stored);
+      }
     } catch (e) {
       const failures = tx.rollback();
       throw new DaemonStartError(this.#stepMessage(e, cfg), failures);
@@ -1529,13 +1537,16 @@ export class Daemon {
    * its `VirtualRouter`s leave, arriving routers are placed by `#placeArrived`.
    */
   #routerMigrationHost(): MigrationHost {
-    return routerMigrationHost({
+    const max = this.config.migration?.maxRouters;
+    this.#migrationHost = routerMigrationHost({
       arena: this.hypervisor.arena,
       clock: this.hypervisor.clock,
       router: (name) => this.#routers.get(name)?.router,
       count: () => this.#routers.size,
       place: (router, epoch) => this.#placeArrived(router, epoch),
+      ...(max === undefined ? {} : { maxRouters: max }),
     });
+    return this.#migrationHost;
   }
 
   /**
@@ -1561,37 +1572,14 @@ export class Daemon {
         error: `${links.length} links were prepared for ${name}, it has ${router.ifaces.length} interfaces`,
       };
     }
-    const section = router.configInput as Record<string, unknown>;
-    const fromFile = this.config.routers.find((r) => r.name === name);
-    const sameAsFile =
-      fromFile !== undefined &&
-      JSON.stringify(fromFile.section) === JSON.stringify(section) &&
-      fromFile.bindings.every((b) => links[b.ifIndex] === b.link);
-    const since = new Date().toISOString();
-    let config: DaemonRouterConfig;
-    let stored: StoredRouter | undefined;
-    if (sameAsFile) {
-      config = fromFile;
-    } else {
-      const ifcs = Array.isArray(section.interfaces) ? section.interfaces : [];
-      const withLinks = {
-        ...section,
-        interfaces: ifcs.map((ifc: unknown, i: number) => ({
-          ...(ifc as Record<string, unknown>),
-          link: links[i],
-        })),
-      };
-      const checked = checkRouterSection(withLinks);
-      if (!checked.ok) {
-        return {
-          ok: false,
-          error: `router ${name}: ${checked.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`,
-        };
-      }
-      config = checked.router;
-      stored = { version: 1, name, createdAt: since, router: withLinks };
-    }
-    const origin: RouterOrigin = sameAsFile ? "config" : "api";
+    const arrival = this.#arrival(name, router.configInput, links);
+    if (!arrival.ok) return arrival;
+    const { config, origin } = arrival;
+    // Stored already when the ownership record was written (see #storeArrivals)?
+    const early = this.#arrivalsStored.get(name);
+    this.#arrivalsStored.delete(name);
+    const stored = early ?? arrival.stored;
+    const since = stored?.createdAt ?? new Date().toISOString();
     const bound: number[] = [];
     try {
       hv.addRouter(router);
@@ -1611,7 +1599,7 @@ export class Daemon {
     this.#routers.set(name, { name, origin, config, router, since, stored, bgp });
     this.#ownedFile.meta.set(name, { origin, since });
     this.logger.info({ router: name, epoch, origin, links }, "router moved here: placed");
-    if (stored !== undefined) {
+    if (stored !== undefined && early === undefined) {
       const file = stored;
       void this.#serial(async () => {
         if (this.#routers.get(name)?.stored !== file) return;
@@ -1621,6 +1609,104 @@ export class Daemon {
       );
     }
     return { ok: true };
+  }
+
+  /**
+   * What a router arriving with `section` (its configuration as input) on
+   * the prepared `links` is here: this file's router coming back (same
+   * section, same links), or an API router whose section, with the links
+   * and their definitions, is stored in the state directory.
+   */
+  #arrival(
+    name: string,
+    input: unknown,
+    links: string[],
+  ):
+    | { ok: true; config: DaemonRouterConfig; origin: RouterOrigin; stored?: StoredRouter }
+    | { ok: false; error: string } {
+    const section = input as Record<string, unknown>;
+    const fromFile = this.config.routers.find((r) => r.name === name);
+    if (
+      fromFile !== undefined &&
+      JSON.stringify(fromFile.section) === JSON.stringify(section) &&
+      fromFile.bindings.every((b) => links[b.ifIndex] === b.link)
+    )
+      return { ok: true, config: fromFile, origin: "config" };
+    const ifcs = Array.isArray(section.interfaces) ? section.interfaces : [];
+    const withLinks = {
+      ...section,
+      interfaces: ifcs.map((ifc: unknown, i: number) => ({
+        ...(ifc as Record<string, unknown>),
+        link: links[i],
+      })),
+    };
+    const checked = checkRouterSection(withLinks);
+    if (!checked.ok) {
+      return {
+        ok: false,
+        error: `router ${name}: ${checked.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`,
+      };
+    }
+    const made: StoredLink[] = [];
+    for (const l of links) {
+      const link = this.hypervisor.links.get(l);
+      if (link instanceof VxlanLink)
+        made.push({ name: l, vni: link.vni, remotes: link.remotes(), remotePort: link.remotePort });
+    }
+    return {
+      ok: true,
+      config: checked.router,
+      origin: "api",
+      stored: {
+        version: 1,
+        name,
+        createdAt: new Date().toISOString(),
+        router: withLinks,
+        ...(made.length > 0 ? { links: made } : {}),
+      },
+    };
+  }
+
+  /**
+   * Before the ownership record says a router that is arriving is owned
+   * here, its configuration and links are stored (durably, like the
+   * record): a crash between the record and the activation leaves a
+   * router this daemon can start again, never one it owns but cannot run.
+   */
+  async #storeArrivals(owned: string[]): Promise<void> {
+    const host = this.#migrationHost;
+    const target = this.migration?.target;
+    if (host === undefined || target === undefined) return;
+    for (const name of owned) {
+      if (this.#routers.has(name) || this.#arrivalsStored.has(name)) continue;
+      const input = host.stagedConfig(name);
+      if (input === undefined) continue;
+      const arrival = this.#arrival(name, input, target.prepared(name));
+      if (!arrival.ok || arrival.stored === undefined) continue;
+      await this.state.saveRouter(arrival.stored);
+      this.#arrivalsStored.set(name, arrival.stored);
+    }
+  }
+
+  /** A link a router brought when it moved here (stored with it), made again at start. */
+  #restoreArrivedLink(tx: Transaction, l: StoredLink, cfg: DaemonConfig): void {
+    if (this.hypervisor.links.get(l.name) !== undefined) return;
+    tx.step(
+      `create link ${l.name} (brought by a router that moved here)`,
+      () =>
+        this.#createLink(
+          {
+            name: l.name,
+            kind: "vxlan",
+            vni: l.vni,
+            remotes: l.remotes,
+            remotePort: l.remotePort,
+            learning: false,
+          },
+          cfg,
+        ),
+      () => this.hypervisor.removeLink(l.name),
+    );
   }
 
   /** Links of the file the hypervisor lacks (an arriving router took them, then rolled back): made again. */

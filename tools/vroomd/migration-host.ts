@@ -53,8 +53,14 @@ export interface RouterMigrationHostOptions {
   freeMemory?: () => number;
 }
 
+/** What the daemon asks of the host besides the migration service's interface. */
+export interface RouterMigrationHost extends MigrationHost {
+  /** The configuration (as input) of `name`'s staged final state, while it waits for the commit. */
+  stagedConfig(name: string): unknown;
+}
+
 /** The daemon's routers as the source's `SourceRouters` and the target's standby factory. */
-export function routerMigrationHost(o: RouterMigrationHostOptions): MigrationHost {
+export function routerMigrationHost(o: RouterMigrationHostOptions): RouterMigrationHost {
   const adapters = new WeakMap<VirtualRouter, MigratableVirtualRouter>();
   const maxRouters = o.maxRouters ?? DEFAULT_MAX_ROUTERS;
   const offer = (): HostOffer => ({
@@ -88,5 +94,6 @@ export function routerMigrationHost(o: RouterMigrationHostOptions): MigrationHos
       },
     },
     standby,
+    stagedConfig: (name) => standby.standby(name)?.stagedConfig,
   };
 }

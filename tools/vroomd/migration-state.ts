@@ -32,6 +32,12 @@ interface StoreEntry {
 export class OwnedFileBackend implements OwnershipBackend {
   /** Origin and age per router; the daemon keeps it current before each ownership write. */
   readonly meta = new Map<string, RouterMeta>();
+  /**
+   * Runs before a record is written, with the routers it says are owned
+   * here: the daemon stores an arriving router's configuration durably
+   * before the record that makes it the owner.
+   */
+  beforeWrite: (owned: string[]) => Promise<void> = async () => {};
 
   constructor(
     readonly state: StateDir,
@@ -70,6 +76,7 @@ export class OwnedFileBackend implements OwnershipBackend {
       updatedAt: string;
       routers: StoreEntry[];
     };
+    await this.beforeWrite(record.routers.filter((e) => e.role === "owned").map((e) => e.router));
     const routers: OwnedRouter[] = record.routers
       .map((e) => {
         const meta = this.meta.get(e.router) ?? { origin: "api" as const, since: e.updatedAt };

@@ -50,12 +50,22 @@ export interface OwnershipRecord {
   routers: OwnedRouter[];
 }
 
+/** A VXLAN link made for a router that moved here (from the migration segments), kept with it. */
+export interface StoredLink {
+  name: string;
+  vni: number;
+  remotes: string[];
+  remotePort: number;
+}
+
 export interface StoredRouter {
   version: 1;
   name: string;
   createdAt: string;
   /** The router section as created (interfaces carry their `link`). */
   router: Record<string, unknown>;
+  /** Links the router brought (it moved here): made again at start before it is placed. */
+  links?: StoredLink[];
 }
 
 const ROUTER_FILE = /^([A-Za-z0-9][A-Za-z0-9_.-]{0,31})\.json$/;
@@ -291,6 +301,19 @@ function isStoredRouter(d: unknown): d is StoredRouter {
     typeof r.createdAt === "string" &&
     typeof r.router === "object" &&
     r.router !== null &&
-    !Array.isArray(r.router)
+    !Array.isArray(r.router) &&
+    (r.links === undefined || (Array.isArray(r.links) && r.links.every(isStoredLink)))
+  );
+}
+
+function isStoredLink(d: unknown): d is StoredLink {
+  if (typeof d !== "object" || d === null) return false;
+  const l = d as Record<string, unknown>;
+  return (
+    typeof l.name === "string" &&
+    Number.isInteger(l.vni) &&
+    Array.isArray(l.remotes) &&
+    l.remotes.every((x) => typeof x === "string") &&
+    Number.isInteger(l.remotePort)
   );
 }
