@@ -8,6 +8,7 @@ import { axisMax, niceCeil, renderPng, renderSvg } from "../../tools/lab/figure.
 import {
   combine,
   quantile,
+  sameSince,
   sessionChecks,
   summarizePings,
   summarizeStream,
@@ -132,6 +133,16 @@ describe("BGP session resets from BIRD", () => {
     const down = sessionChecks(before, { nr1: before.nr1, nr2: proto("x", "Active") });
     expect(down.map((c) => c.reset)).toEqual([false, true]);
     expect(sessionChecks(before, { nr1: before.nr1 })[1].after.state).toBe("missing");
+  });
+
+  it("a since printed a millisecond apart is no reset (BIRD prints its monotonic clock as wall time)", () => {
+    const before = { nr1: proto("2026-11-24 20:31:08.290") };
+    const jitter = sessionChecks(before, { nr1: proto("2026-11-24 20:31:08.291") });
+    expect(jitter[0].reset).toBe(false);
+    expect(sameSince("2026-11-24 20:31:08.999", "2026-11-24 20:31:09.001")).toBe(true);
+    expect(sameSince("2026-11-24 20:31:08.290", "2026-11-24 20:31:08.400")).toBe(false);
+    expect(sameSince("not a time", "2026-11-24 20:31:08.290")).toBe(false);
+    expect(sessionChecks(before, { nr1: proto("2026-11-24 20:31:09.500") })[0].reset).toBe(true);
   });
 
   it("headline: null migration figures for the baseline, max and sum otherwise", () => {

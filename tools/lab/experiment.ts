@@ -9,12 +9,25 @@
  * API, or anything else that moves a router and says what it cost);
  * without one (`migrate: false`) the run is the undisturbed baseline: the
  * same traffic and measurements, VR1 left where it is, and the migration
- * figures null. The lab is always cleaned up, whether a phase failed or
- * not; a failure names the phase it happened in.
+ * figures null. With faults (./faults.ts) each fault is one attempt to move
+ * VR1 from the hypervisor that runs it to the other, with the fault
+ * injected in its phase, then a watch of the traffic; what each fault's
+ * window cost (loss, largest gap, BGP resets) and where VR1 ended up goes
+ * in the result's `faults` section. The lab is always cleaned up, whether a
+ * phase failed or not; a failure names the phase it happened in.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { BirdProtocol } from "../peers/bird.ts";
+import {
+  type FaultOptions,
+  type FaultReport,
+  type FaultSpec,
+  faultName,
+  runFault,
+  skippedFault,
+  windowFigures,
+} from "./faults.ts";
 import { writeFigure } from "./figure.ts";
 import {
   combine,
@@ -52,7 +65,20 @@ export interface ExperimentOptions {
   /** Ping interval (ms, default 1) and stream rate (packets/s, default 10,000). */
   pingIntervalMs?: number;
   streamRate?: number;
+  /**
+   * Faults, injected in this order, one migration attempt each (VR1 from
+   * where it runs to the other hypervisor); when given, the migrator is not
+   * used.
+   */
+  faults?: readonly FaultSpec[];
+  /** How faults are held and watched; `afterMs`: how long the traffic is watched after each (default 1000). */
+  faultOptions?: FaultOptions & { afterMs?: number };
   log?: (line: string) => void;
+}
+
+/** What a run reports: the lab's figures and, for each fault, what it did. */
+export interface ExperimentResult extends LabResult {
+  faults: FaultReport[];
 }
 
 /** What the phases share while the run goes on. */
@@ -69,7 +95,10 @@ export interface RunState {
   migrations: MigrationSummary[];
   rehomes: RehomeReport[];
   timings: PhaseTiming[];
-  result?: LabResult;
+  faults: FaultReport[];
+  /** Why the remaining faults are not run (an earlier one left a problem: VR1 on no single host, a daemon down). */
+  faultsStopped?: string;
+  result?: ExperimentResult;
 }
 
 export interface Phase {
@@ -121,8 +150,57 @@ function migratePhase(from: "pr1" | "pr2", to: "pr1" | "pr2", atFraction: number
   ];
 }
 
-/** The run's phases, in order. */
-export function experimentPhases(migrate: boolean): Phase[] {
+/** How long after its planned end the traffic may still run before it is stopped (ms). */
+const TRAFFIC_GRACE_MS = 10_000;
+
+/** When the first fault starts: after this much traffic, or a quarter of it if that is less. */
+const FAULT_LEAD_MS = 2000;
+/** Traffic a fault needs left to start (ms, beside the watch after it). */
+const FAULT_MIN_MS = 2000;
+
+/** One fault: injected, watched for `afterMs`, its BGP sessions compared before and after. */
+async function faultRun(s: RunState, f: FaultSpec): Promise<void> {
+  const o = s.options.faultOptions ?? {};
+  const afterMs = o.afterMs ?? 1000;
+  if (s.faultsStopped !== undefined) {
+    s.faults.push(skippedFault(f, s.faultsStopped));
+    return;
+  }
+  const left = s.t0Ms + s.options.seconds * 1000 - Date.now();
+  if (left < FAULT_MIN_MS + afterMs) {
+    s.faults.push(
+      skippedFault(
+        f,
+        `only ${Math.max(0, Math.round(left))} ms of traffic left: give the run more seconds`,
+      ),
+    );
+    return;
+  }
+  const bgpBefore = await s.lab.sessions();
+  const r = await runFault(s.lab, f, { ...o, log: o.log ?? s.options.log });
+  if (r.outcome === "moved") {
+    s.migrations.push({
+      router: VR1.name,
+      from: r.from,
+      to: r.to,
+      cpFreezeMs: r.summary?.cpFreezeMs ?? null,
+      totalMs: r.summary?.totalMs ?? null,
+      bytes: r.summary?.bytes ?? null,
+    });
+    await rehomeAll(s, UNDERLAY[r.from], UNDERLAY[r.to]);
+  }
+  if (r.runsOn === null || r.problems.length > 0) {
+    s.faultsStopped = `after ${r.fault}: ${r.problems.join("; ")}`;
+  }
+  await new Promise((w) => setTimeout(w, afterMs));
+  r.bgp = sessionChecks(bgpBefore, await s.lab.sessions());
+  r.bgpResets = r.bgp.filter((c) => c.reset).length;
+  r.window.endMs = Date.now();
+  s.faults.push(r);
+}
+
+/** The run's phases, in order; with faults, one phase per fault instead of the two moves. */
+export function experimentPhases(migrate: boolean, faults: readonly FaultSpec[] = []): Phase[] {
   const phases: Phase[] = [
     { name: "build", shaded: false, run: (s) => s.lab.build() },
     {
@@ -156,14 +234,45 @@ export function experimentPhases(migrate: boolean): Phase[] {
       },
     },
   ];
-  if (migrate) phases.push(...migratePhase("pr1", "pr2", 0.25), ...migratePhase("pr2", "pr1", 0.6));
+  if (faults.length > 0) {
+    phases.push({
+      name: "hold before the faults",
+      shaded: false,
+      run: (s) => until(s.t0Ms + Math.min(FAULT_LEAD_MS, 0.25 * s.options.seconds * 1000)),
+    });
+    faults.forEach((f, i) => {
+      phases.push({
+        name: faults.length === 1 ? faultName(f) : `${i + 1}. ${faultName(f)}`,
+        shaded: true,
+        run: (s) => faultRun(s, f),
+      });
+    });
+  } else if (migrate) {
+    phases.push(...migratePhase("pr1", "pr2", 0.25), ...migratePhase("pr2", "pr1", 0.6));
+  }
   phases.push(
     {
       name: "measure",
       shaded: false,
       run: async (s) => {
-        if (s.pings === undefined || s.stream === undefined) throw new LabError("no traffic ran");
-        [s.pingLog, s.streamLog] = await Promise.all([s.pings.done, s.stream.done]);
+        const { pings, stream } = s;
+        if (pings === undefined || stream === undefined) throw new LabError("no traffic ran");
+        // With VR1's routes gone (a router lost), ping keeps retrying sends it cannot make
+        // and would not end: the traffic is stopped a while after its planned end.
+        const stopAt = s.t0Ms + s.options.seconds * 1000 + TRAFFIC_GRACE_MS;
+        const timer = setTimeout(
+          () => {
+            s.options.log?.("the traffic did not end on time: stopped");
+            pings.stop();
+            stream.stop();
+          },
+          Math.max(0, stopAt - Date.now()),
+        );
+        try {
+          [s.pingLog, s.streamLog] = await Promise.all([pings.done, stream.done]);
+        } finally {
+          clearTimeout(timer);
+        }
       },
     },
     {
@@ -173,18 +282,40 @@ export function experimentPhases(migrate: boolean): Phase[] {
         const pings = summarizePings(s.pingLog!);
         const stream = summarizeStream(s.streamLog!);
         const bgp = sessionChecks(s.bgpBefore ?? {}, await s.lab.sessions());
-        const head = combine(pings, stream, bgp, migrate ? s.migrations : null);
+        const head = combine(
+          pings,
+          stream,
+          bgp,
+          migrate || faults.length > 0 ? s.migrations : null,
+        );
         const interval = s.options.pingIntervalMs ?? 1;
+        for (const r of s.faults) {
+          if (r.skipped !== undefined && r.injected === null && r.migrationId === null) continue;
+          const w = windowFigures(r.window, s.pingLog!, pings.lostSeqs, interval, s.streamLog!);
+          r.pingsLost = w.pingsLost;
+          r.streamLost = w.streamLost;
+          r.lost = w.pingsLost + w.streamLost;
+          r.maxGapMs = w.maxGapMs;
+        }
         const first = s.pingLog!.samples[0];
         // Send time of a lost ping, from the first reply's send time and the interval.
         const origin =
           first === undefined ? s.t0Ms : first.atMs - first.rttMs - (first.seq - 1) * interval;
         mkdirSync(s.options.outDir, { recursive: true });
+        const what =
+          faults.length === 1
+            ? `with the fault ${faultName(faults[0])}`
+            : faults.length > 1
+              ? `under ${faults.length} faults`
+              : migrate
+                ? "moved pr1 → pr2 → pr1"
+                : "not moved (baseline)";
         const fig = writeFigure(s.options.outDir, "rtt", {
-          title: `VR1 ${migrate ? "moved pr1 → pr2 → pr1" : "not moved (baseline)"}: RTT of 1 ms pings nr1 → nr2`,
+          title: `VR1 ${what}: RTT of 1 ms pings nr1 → nr2`,
           subtitle:
             `lost ${head.lost} (pings ${pings.lost}/${pings.sent}, stream ${stream.lost}/${stream.sent}), ` +
-            `largest gap ${head.maxGapMs.toFixed(2)} ms, BGP resets ${head.bgpSessionResets}`,
+            `largest gap ${head.maxGapMs.toFixed(2)} ms, BGP resets ${head.bgpSessionResets}` +
+            (faults.length > 0 ? `, VR1 ends on ${s.faults.at(-1)?.runsOn ?? "?"}` : ""),
           t0Ms: s.t0Ms,
           seconds: s.options.seconds,
           samples: s.pingLog!.samples,
@@ -202,6 +333,7 @@ export function experimentPhases(migrate: boolean): Phase[] {
           bgp,
           migrations: s.migrations,
           phases: s.timings,
+          faults: s.faults,
         };
       },
     },
@@ -213,7 +345,10 @@ export function experimentPhases(migrate: boolean): Phase[] {
  * Runs every phase over `lab`, then cleans it up (also after a failure);
  * writes `<outDir>/lab.json` and answers the result.
  */
-export async function runExperiment(lab: ReferenceLab, o: ExperimentOptions): Promise<LabResult> {
+export async function runExperiment(
+  lab: ReferenceLab,
+  o: ExperimentOptions,
+): Promise<ExperimentResult> {
   const s: RunState = {
     lab,
     options: o,
@@ -222,8 +357,10 @@ export async function runExperiment(lab: ReferenceLab, o: ExperimentOptions): Pr
     migrations: [],
     rehomes: [],
     timings: [],
+    faults: [],
   };
-  const phases = experimentPhases(o.migrator !== undefined);
+  const faults = o.faults ?? [];
+  const phases = experimentPhases(o.migrator !== undefined && faults.length === 0, faults);
   try {
     for (const p of phases) {
       o.log?.(`phase ${p.name}`);

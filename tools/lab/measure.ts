@@ -8,6 +8,10 @@
  * ends of the run, or when the time of its last state change ("since",
  * milliseconds, BIRD's own clock) moved: an Established session that went
  * down and came back shows a later "since" even if nobody saw it down.
+ * BIRD keeps that time on its monotonic clock and turns it into wall time
+ * each time it prints it, so the same "since" can come out a millisecond
+ * apart: times within `SINCE_JITTER_MS` are the same time (a session that
+ * resets takes far longer than that to come back).
  * Pure functions over plain data.
  */
 import type { BirdProtocol } from "../peers/bird.ts";
@@ -131,6 +135,18 @@ export interface SessionCheck {
   reset: boolean;
 }
 
+/** Differences between two prints of one BIRD "since" that are rounding, not a change (ms). */
+export const SINCE_JITTER_MS = 20;
+
+/** Whether two BIRD "since" times (`YYYY-MM-DD HH:MM:SS.mmm`) are the same instant, give or take the jitter. */
+export function sameSince(a: string, b: string): boolean {
+  if (a === b) return true;
+  const ms = (t: string) => Date.parse(`${t.trim().replace(" ", "T")}Z`);
+  const x = ms(a);
+  const y = ms(b);
+  return Number.isFinite(x) && Number.isFinite(y) && Math.abs(x - y) <= SINCE_JITTER_MS;
+}
+
 /** Compares BIRD's view of each session before and after; answers one check per peer. */
 export function sessionChecks(
   before: Record<string, BirdProtocol>,
@@ -148,7 +164,7 @@ export function sessionChecks(
       a === undefined ||
       b.bgpState !== "Established" ||
       a.bgpState !== "Established" ||
-      a.since !== b.since;
+      !sameSince(a.since, b.since);
     return { peer, before: view(b), after: view(a), reset };
   });
 }
