@@ -6,7 +6,8 @@
  *   plan power --topology FILE [--report DIR]                 a day of power savings
  *   plan deploy --topology FILE [--trial HOST,...]            trial network → backbone
  *   plan check --topology FILE [--plan FILE]                  check today's state or a plan
- *   plan apply --topology FILE --plan FILE [--dry-run]        carry a plan out
+ *   plan apply --topology FILE --plan FILE --hosts FILE       carry a plan out on the hypervisors
+ *   plan apply --topology FILE --plan FILE --dry-run          rehearse it in memory
  *
  * Each planning command prints the plan, its cost and its checks (or, with
  * `--json`, one JSON object with at least `status`, `solveSeconds`,
@@ -16,9 +17,11 @@
  * file; 2 a bad command line. Output goes through the program's configured
  * writers, so the commands run in-process under tests.
  *
- * `plan apply` runs one step at a time through a `Migrator`; `--dry-run`
- * uses an in-memory one. Live runs need the hypervisors' migration API,
- * handed in as `PlanCommandOptions.migrator`.
+ * `plan apply` runs one step at a time through a `Migrator`: live, the
+ * hypervisors' daemons named by the hosts file (./plan-hosts.ts) through
+ * their management API (./live-migrator.ts), with `--power-command CMD`
+ * for the power steps of power plans; `--dry-run` uses an in-memory one.
+ * Tests may hand in their own as `PlanCommandOptions.migrator`.
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { type Command, CommanderError, Option } from "commander";
@@ -36,7 +39,10 @@ import type { Network } from "../../migration/planner/network.ts";
 import { type PlanBase, PlanRequestError, stepsFromJson } from "../../migration/planner/plan.ts";
 import { hourText, type PowerPlan, planPower } from "../../migration/planner/power.ts";
 import { writePowerReport } from "../../migration/planner/report.ts";
-import { verifySteps } from "../../migration/planner/verify.ts";
+import { type PlanStep, verifySteps } from "../../migration/planner/verify.ts";
+import { ApiClient } from "./client.ts";
+import { LiveMigrator } from "./live-migrator.ts";
+import { connectOptions, hostsFileProblems, loadHostsFile } from "./plan-hosts.ts";
 
 export interface PlanCommandOptions {
   /** The live migrator for `plan apply` (per topology); without it only --dry-run runs. */
@@ -385,9 +391,19 @@ export function registerPlanCommands(program: Command, options: PlanCommandOptio
 
   plan
     .command("apply")
-    .description("carry a saved plan out, one migration at a time, stopping at the first failure")
+    .description(
+      "carry a saved plan out on the hypervisors, one migration at a time, stopping at the first failure",
+    )
     .addOption(topology())
     .requiredOption("-p, --plan <file>", "a plan saved with --out")
+    .option(
+      "--hosts <file>",
+      "each host's vroomd: hosts: {<host>: {api: <socket or http://host:port>, peer: <its peer name>, tokenFile?}} (YAML or JSON)",
+    )
+    .option(
+      "--power-command <cmd>",
+      "runs as 'CMD on|off HOST' for the power steps (exit status 0: done); without it plans that power hosts are refused",
+    )
     .option("--slot <n>", "power plans: only the transition into this slot")
     .option(
       "--dry-run",
@@ -428,6 +444,8 @@ export function registerPlanCommands(program: Command, options: PlanCommandOptio
         }
         const scale = typeof saved.trafficScale === "number" ? saved.trafficScale : 1;
         let migrator: Migrator;
+        if (o.dryRun && (o.hosts !== undefined || o.powerCommand !== undefined))
+          usage(cmd, "--dry-run runs in memory: it takes neither --hosts nor --power-command");
         if (o.dryRun) {
           const placement: Record<string, string> = {};
           net.routers.forEach((r) => {
@@ -438,9 +456,11 @@ export function registerPlanCommands(program: Command, options: PlanCommandOptio
             net.hosts.map((h) => h.name),
           );
         } else if (options.migrator) migrator = await options.migrator(net);
+        else if (o.hosts !== undefined)
+          migrator = await liveMigrator(cmd, net, o.hosts, o.powerCommand, initial, steps, hostsOn);
         else
           throw new PlanFailed(
-            "live migration through the hypervisors is not available in this build; use --dry-run to rehearse the plan",
+            "a live run needs --hosts FILE (each host's vroomd API and peer name); use --dry-run to rehearse the plan",
           );
         const controller = new AbortController();
         const stop = () => controller.abort();
@@ -474,6 +494,47 @@ export function registerPlanCommands(program: Command, options: PlanCommandOptio
         }
       }),
     );
+}
+
+/** The live migrator over the daemons of the hosts file; refuses before anything moves if a host the run needs is missing. */
+async function liveMigrator(
+  cmd: Command,
+  net: Network,
+  file: string,
+  powerCommand: string | undefined,
+  initial: Int32Array,
+  steps: readonly PlanStep[],
+  hostsOn: Uint8Array | undefined,
+): Promise<Migrator> {
+  const loaded = loadHostsFile(file);
+  if (!loaded.ok) throw new PlanFailed(`invalid hosts file:\n  ${loaded.errors.join("\n  ")}`);
+  // Hosts holding routers before the first step (their placement is read) and every host a step names.
+  const needed = new Set<string>();
+  for (const h of initial) needed.add(net.hosts[h].name);
+  for (const s of steps)
+    if (s.kind === "migrate") {
+      needed.add(net.hosts[s.from].name);
+      needed.add(net.hosts[s.to].name);
+    } else needed.add(net.hosts[s.host].name);
+  const problems = hostsFileProblems(net, loaded.hosts, needed, file);
+  if (problems.length > 0)
+    throw new PlanFailed(`the hosts file does not fit the plan:\n  ${problems.join("\n  ")}`);
+  const g = cmd.optsWithGlobals<{ timeout?: string }>();
+  const seconds = g.timeout === undefined ? 30 : Number(g.timeout);
+  if (!Number.isFinite(seconds) || seconds <= 0)
+    usage(cmd, `--timeout: '${g.timeout}' is not a positive number of seconds`);
+  const hosts = [];
+  for (const h of loaded.hosts) {
+    try {
+      const client = await ApiClient.connect(connectOptions(h.api), { timeoutMs: seconds * 1000 });
+      hosts.push({ name: h.host, client, peer: h.peer });
+    } catch (e) {
+      throw new PlanFailed(`${file}: hosts.${h.host}: ${(e as Error).message}`);
+    }
+  }
+  const hostsOff =
+    hostsOn === undefined ? [] : net.hosts.filter((h) => !hostsOn[h.index]).map((h) => h.name);
+  return new LiveMigrator({ hosts, powerCommand, hostsOff });
 }
 
 function readPlan(file: string): Record<string, unknown> {
