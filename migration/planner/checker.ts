@@ -88,8 +88,13 @@ export interface CheckResult {
 /** Relative tolerance on capacity comparisons. */
 const CAPACITY_EPSILON = 1e-7;
 
+/** The largest value the checker lets a capacity `limit` hold. */
+export function capacityAllowance(limit: number): number {
+  return limit * (1 + CAPACITY_EPSILON) + 1e-9;
+}
+
 function over(value: number, limit: number): boolean {
-  return value > limit * (1 + CAPACITY_EPSILON) + 1e-9;
+  return value > capacityAllowance(limit);
 }
 
 export function emptyLoads(net: Network): Loads {

@@ -46,6 +46,7 @@
  * "unplaced" column; the objective is the penalty alone.
  */
 import type { ModelData, VariableType } from "highs";
+import { linksAlwaysOn } from "./always-on.ts";
 import type { Candidates } from "./candidates.ts";
 import { hostUsable, type Network } from "./network.ts";
 import { pathArcs, pathDelay } from "./substrate.ts";
@@ -266,6 +267,8 @@ export function buildModel(problem: PlacementProblem): BuiltModel {
   for (let r = 0; r < R; r++) if (!cand[r].includes(origin[r])) forcedMoves++;
 
   const unplaced = new Int32Array(R).fill(-1);
+  // Links some traffic crosses in every placement: powered, no column.
+  const alwaysOn = power ? linksAlwaysOn(net, candidates) : new Uint8Array(E);
 
   for (let t = 0; t < T; t++) {
     const period = periods[t];
@@ -477,7 +480,7 @@ export function buildModel(problem: PlacementProblem): BuiltModel {
       if (!power) continue;
       const anyVariable = byArc[2 * e].length > 0 || byArc[2 * e + 1].length > 0;
       const anyConst = constLoad[2 * e] > 0 || constLoad[2 * e + 1] > 0;
-      if (anyConst) zFixed[e] = 1;
+      if (anyConst || (alwaysOn[e] && scale > 0)) zFixed[e] = 1;
       else if (!anyVariable) zFixed[e] = 0;
       else zT[e] = b.col(w.energy * link.idleW * hours, 0, 1, BINARY);
       if (zT[e] < 0 && zFixed[e]) offset += w.energy * link.idleW * hours;

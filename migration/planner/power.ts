@@ -14,8 +14,10 @@
  * when no traffic crosses it (the substrate's routing does not change).
  * Slots are checked at their highest traffic and charged at their mean.
  *
- * Solving. `joint`: one MIP over all slots (placements linked by the budget)
- * — the exact day problem; used when it is small enough (`auto`). `rolling`:
+ * Solving. `joint`: the exact day problem, used when it is small enough
+ * (`auto`). When the routers fall into small independent clusters, it is
+ * solved by dynamic programming (`power-dp.ts`, optimal by a certificate);
+ * otherwise by one MIP over all slots (placements linked by the budget). `rolling`:
  * one MIP per slot in time order, from the previous slot's placement, whose
  * capacities must also hold at the traffic of the next `lookahead` slots so
  * that a consolidated night can be undone within the budget as traffic
@@ -52,6 +54,7 @@ import {
   type StepJson,
   stepsToJson,
 } from "./plan.ts";
+import { solveDayByClusters } from "./power-dp.ts";
 import { solveModel } from "./solver.ts";
 import { type SlotTraffic, slotTraffic } from "./traffic.ts";
 import { type PlanStep, verifySteps } from "./verify.ts";
@@ -71,6 +74,12 @@ export interface PowerOptions {
   mode?: "auto" | "joint" | "rolling";
   /** Rolling mode: slots ahead whose traffic each placement must also hold (default 2). */
   lookahead?: number;
+  /**
+   * Joint mode: first try the exact dynamic program over independent
+   * clusters of routers (`power-dp.ts`), HiGHS only when it does not apply
+   * (default true; false always asks HiGHS, to compare the two).
+   */
+  clusters?: boolean;
 }
 
 export interface PowerSlot {
@@ -318,7 +327,56 @@ export async function planPower(net: Network, options: PowerOptions = {}): Promi
   let gap: number | null = null;
   let boundWh = 0;
   const notes: string[] = [];
-  if (mode === "joint") {
+  /** Orders the migrations into every slot; null (with notes) when some transition cannot run safely. */
+  const orderDay = (
+    candidatePlans: SlotPlan[],
+    label: string,
+    blocked: string[],
+  ): Transition[] | null => {
+    const ordered: Transition[] = [];
+    let prev: SlotPlan = { placement: origin, hostsOn: allOn };
+    for (let t = 0; t < slots && ordered.length === t; t++) {
+      const result = orderTransition(net, candidates, prev, candidatePlans[t], transitionScale(t));
+      if (result.ok) ordered.push(result.transition);
+      else blocked.push(...blockedText(net, `${label}, ${slotName(t)}`, result.blocked));
+      prev = candidatePlans[t];
+    }
+    return ordered.length === slots ? ordered : null;
+  };
+  if (mode === "joint" && options.clusters !== false) {
+    // Small independent clusters: the day solved exactly by dynamic programming.
+    const exact = solveDayByClusters({
+      net,
+      candidates,
+      origin,
+      periods,
+      budget,
+      migrationWh: MIGRATION_WH,
+    });
+    if (exact.ok) {
+      const candidatePlans = exact.placements.map((placement) => ({
+        placement,
+        hostsOn: occupied(net, placement),
+      }));
+      const ordered = orderDay(candidatePlans, "exact plan", []);
+      if (ordered !== null) {
+        plans = candidatePlans;
+        transitions = ordered;
+        status = "optimal";
+        gap = 0;
+        let moves = 0;
+        exact.placements.forEach((p, t) => {
+          const before = t === 0 ? origin : exact.placements[t - 1];
+          for (let r = 0; r < p.length; r++) if (p[r] !== before[r]) moves++;
+        });
+        boundWh = exact.objective - MIGRATION_WH * moves;
+        notes.push(
+          `solved exactly over ${exact.clusters} independent clusters of routers (largest: ${exact.largest} placements)`,
+        );
+      }
+    }
+  }
+  if (mode === "joint" && plans === null) {
     const built = buildModel(problem);
     // The cheapest greedy day over a few look-aheads is the solver's start.
     let start: Float64Array | null = encodeStart(
@@ -358,21 +416,8 @@ export async function planPower(net: Network, options: PowerOptions = {}): Promi
       const decoded = decodeSolution(built, problem, outcome.colValue);
       if (!decoded.ok) return fail([decoded.error], "joint");
       const candidatePlans = decoded.periods.map(hostsWithRouters(net));
-      const ordered: Transition[] = [];
-      let prev: SlotPlan = { placement: origin, hostsOn: allOn };
-      for (let t = 0; t < slots && ordered.length === t; t++) {
-        const result = orderTransition(
-          net,
-          candidates,
-          prev,
-          candidatePlans[t],
-          transitionScale(t),
-        );
-        if (result.ok) ordered.push(result.transition);
-        else notes.push(...blockedText(net, `joint plan, ${slotName(t)}`, result.blocked));
-        prev = candidatePlans[t];
-      }
-      if (ordered.length === slots) {
+      const ordered = orderDay(candidatePlans, "joint plan", notes);
+      if (ordered !== null) {
         plans = candidatePlans;
         transitions = ordered;
         status = outcome.status === "optimal" ? "optimal" : "feasible";
