@@ -17,6 +17,7 @@
  * daemon could not start (the reason is on stderr and in the log).
  */
 import { Command, Option } from "commander";
+import { exposeGarbageCollector } from "../router/migrate/quiet-gc.ts";
 import { type LogFormat, type LogLevel, loadConfigFile } from "./vroomd/config.ts";
 import { type ConfigOverrides, Daemon, DaemonStartError } from "./vroomd/daemon.ts";
 import { createLogger } from "./vroomd/logging.ts";
@@ -88,6 +89,9 @@ const logger = createLogger({
   format: overrides.logFormat ?? h.log.format,
   base: { hypervisor: h.name },
 });
+
+// Migrations collect garbage at quiet points, outside the freeze (router/migrate/quiet-gc.ts).
+exposeGarbageCollector();
 
 let daemon: Daemon;
 try {

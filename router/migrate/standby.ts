@@ -40,6 +40,7 @@ import { type ControlImage, decodeControl } from "./control.ts";
 import { decodeDataPlane } from "./dataplane.ts";
 import { ImageKind, openFrame } from "./frame.ts";
 import { decodeKept } from "./kept.ts";
+import { collectAfterLoad } from "./quiet-gc.ts";
 
 export type StandbyResult = { ok: true } | { ok: false; error: string };
 
@@ -79,11 +80,19 @@ export class VirtualStandbyRouter {
   epoch: number | undefined;
   /** FIB changes the rebuilt RIB made at activation (0 when the image matched the router's routes). */
   activationFibChanges = 0;
+  /** Milliseconds spent collecting garbage after large control images (see quiet-gc.ts). */
+  quietGcMs = 0;
   /** Whether the last activation used the prepared router or built one. */
   activationPath: ActivationPath | undefined;
   private prepared: PreparedRouter | undefined;
-  /** Called once the standby is active or discarded (its factory forgets it). */
-  onRetired: () => void = () => {};
+  /** Called once the standby is active (true) or discarded (false). */
+  onRetired: (activated: boolean) => void = () => {};
+  /**
+   * Called with the configuration (as input) of each control image loaded:
+   * what the router will run with unless the final state changes it, known
+   * before the freeze (the host may record it then).
+   */
+  onControl: (config: unknown) => void = () => {};
 
   constructor(
     readonly name: string,
@@ -232,6 +241,8 @@ export class VirtualStandbyRouter {
     const prepared = this.prepare(image.image);
     if (!prepared.ok) return prepared;
     this.control = { image: image.image, version: d.version };
+    this.onControl(image.image.config);
+    this.quietGcMs += collectAfterLoad(bytes.length);
     return { ok: true };
   }
 
@@ -263,6 +274,8 @@ export class VirtualStandbyRouter {
     const prepared = this.prepare(image.image);
     if (!prepared.ok) return prepared;
     this.control = { image: image.image, version: d.version };
+    this.onControl(image.image.config);
+    this.quietGcMs += collectAfterLoad(bytes.length);
     return { ok: true };
   }
 
@@ -326,7 +339,7 @@ export class VirtualStandbyRouter {
     this.epoch = epoch;
     this.final = undefined;
     this.control = undefined;
-    this.onRetired();
+    this.onRetired(true);
     return { ok: true };
   }
 
@@ -457,7 +470,7 @@ export class VirtualStandbyRouter {
   discard(): void {
     if (this.live) throw new Error("an activated router is not discarded");
     this.discarded = true;
-    this.onRetired();
+    this.onRetired(false);
     this.prepared?.router.close();
     this.prepared = undefined;
     this.fib = undefined;
@@ -542,6 +555,10 @@ export class VirtualStandbyFactory<Req, Refusal> {
   constructor(
     private readonly options: StandbyOptions & {
       check(name: string, req: Req): Refusal | undefined;
+      /** A standby for `name` loaded a control image with this configuration (as input). */
+      controlLoaded?(name: string, config: unknown): void;
+      /** The standby for `name` was activated or discarded. */
+      retired?(name: string, activated: boolean): void;
     },
   ) {}
 
@@ -552,8 +569,13 @@ export class VirtualStandbyFactory<Req, Refusal> {
   create(name: string, _req: Req): VirtualStandbyRouter {
     const standby = new VirtualStandbyRouter(name, this.options);
     this.standbys.set(name, standby);
-    standby.onRetired = () => {
-      if (this.standbys.get(name) === standby) this.standbys.delete(name);
+    standby.onRetired = (activated) => {
+      if (this.standbys.get(name) !== standby) return;
+      this.standbys.delete(name);
+      this.options.retired?.(name, activated);
+    };
+    standby.onControl = (config) => {
+      if (this.standbys.get(name) === standby) this.options.controlLoaded?.(name, config);
     };
     return standby;
   }

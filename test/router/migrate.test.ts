@@ -16,6 +16,7 @@ import {
   encodeKept,
   ImageKind,
   MigratableVirtualRouter,
+  VirtualStandbyFactory,
   VirtualStandbyRouter,
 } from "../../router/migrate.ts";
 import { VirtualRouter } from "../../router/router.ts";
@@ -349,6 +350,47 @@ describe("router migration", () => {
     established(lab);
     expect(lab.p.bgp!.neighbors()[0]).toMatchObject({ flaps: 0, establishedCount: 1 });
     expect(lab.pRst).toBe(0);
+  });
+
+  it("tells the host each control image's configuration before the freeze, and how the standby ended", () => {
+    const lab = new Lab(["198.19.1.0/24"]);
+    lab.run(5000);
+    const events: string[] = [];
+    const factory = new VirtualStandbyFactory<null, never>({
+      arena: lab.arena,
+      place: () => ({ ok: true }),
+      check: () => undefined,
+      controlLoaded: (name, config) =>
+        events.push(`control ${name} ${(config as { name: string }).name}`),
+      retired: (name, activated) => events.push(`${activated ? "activated" : "discarded"} ${name}`),
+    });
+    // A discarded standby.
+    const src = new MigratableVirtualRouter(lab.r, { now: () => lab.now });
+    const first = factory.create("r", null);
+    const dp = src.dataPlaneSnapshot();
+    ok(first.loadDataPlane(dp.bytes, dp.seq));
+    const c = src.controlSnapshot();
+    ok(first.loadControl(c.bytes, c.version));
+    expect(events).toEqual(["control r r"]);
+    expect(first.stagedConfig).toBeUndefined(); // no final state yet
+    first.discard();
+    expect(events).toEqual(["control r r", "discarded r"]);
+    expect(factory.standby("r")).toBeUndefined();
+    src.migrationEnded();
+
+    // An activated one.
+    const again = new MigratableVirtualRouter(lab.r, { now: () => lab.now });
+    const second = factory.create("r", null);
+    const dp2 = again.dataPlaneSnapshot();
+    ok(second.loadDataPlane(dp2.bytes, dp2.seq));
+    const c2 = again.controlSnapshot();
+    ok(second.loadControl(c2.bytes, c2.version));
+    again.freeze(lab.now);
+    ok(second.stageFinal(again.finalState(c2.version)));
+    expect((second.stagedConfig as { name: string }).name).toBe("r");
+    ok(second.activate(2, lab.now, lab.now));
+    expect(events.slice(2)).toEqual(["control r r", "activated r"]);
+    expect(factory.standby("r")).toBeUndefined();
   });
 
   it("refuses corrupt, truncated and mismatched images and changes nothing", () => {

@@ -302,6 +302,8 @@ export class Daemon {
   #migrationHost: RouterMigrationHost | undefined;
   /** Arriving routers stored before the record that made them owned here (see #storeArrivals). */
   readonly #arrivalsStored = new Map<string, StoredRouter>();
+  /** Arriving routers stored ahead of the freeze, from their control image (see #storeEarly). */
+  readonly #earlyStores = new Map<string, Promise<StoredRouter | undefined>>();
   /** Routers taken out since the last ownership write (their entries become "abandoned"). */
   readonly #removed = new Set<string>();
   /** The migration service, when configured. */
@@ -1544,6 +1546,8 @@ export class Daemon {
       router: (name) => this.#routers.get(name)?.router,
       count: () => this.#routers.size,
       place: (router, epoch) => this.#placeArrived(router, epoch),
+      controlLoaded: (name, config) => this.#storeEarly(name, config),
+      retired: (name, activated) => this.#arrivalRetired(name, activated),
       ...(max === undefined ? {} : { maxRouters: max }),
     });
     return this.#migrationHost;
@@ -1683,9 +1687,56 @@ export class Daemon {
       if (input === undefined) continue;
       const arrival = this.#arrival(name, input, target.prepared(name));
       if (!arrival.ok || arrival.stored === undefined) continue;
+      const early = await this.#earlyStores.get(name);
+      if (early !== undefined && sameStoredRouter(early, arrival.stored)) {
+        this.#arrivalsStored.set(name, early); // stored before the freeze: nothing to write now
+        continue;
+      }
       await this.state.saveRouter(arrival.stored);
       this.#arrivalsStored.set(name, arrival.stored);
     }
+  }
+
+  /**
+   * An arriving router's control image loaded (before the freeze): its
+   * configuration and links are stored now, so that the write the commit
+   * waits for (#storeArrivals) finds them there unless the final state
+   * changed them. Not owned yet, the file is not started at a restart.
+   */
+  #storeEarly(name: string, config: unknown): void {
+    const target = this.migration?.target;
+    if (target === undefined) return;
+    const arrival = this.#arrival(name, config, target.prepared(name));
+    if (!arrival.ok || arrival.stored === undefined) return;
+    const stored = arrival.stored;
+    const before = this.#earlyStores.get(name) ?? Promise.resolve(undefined);
+    this.#earlyStores.set(
+      name,
+      before.then(async (previous) => {
+        if (previous !== undefined && sameStoredRouter(previous, stored)) return previous;
+        try {
+          await this.state.saveRouter(stored);
+          return stored;
+        } catch (e) {
+          this.logger.warn({ router: name, err: e }, "arriving router not stored ahead");
+          return undefined;
+        }
+      }),
+    );
+  }
+
+  /** An arriving router's standby is done with: a discarded one leaves no stored file behind. */
+  #arrivalRetired(name: string, activated: boolean): void {
+    const early = this.#earlyStores.get(name);
+    this.#earlyStores.delete(name);
+    if (activated || early === undefined) return;
+    void early.then(async (stored) => {
+      if (stored === undefined || this.#routers.has(name) || this.#earlyStores.has(name)) return;
+      if (this.ownership.get(name)?.role === "owned") return;
+      await this.state.deleteRouter(name).catch((e) => {
+        this.logger.warn({ router: name, err: e }, "stored arriving router not removed");
+      });
+    });
   }
 
   /** A link a router brought when it moved here (stored with it), made again at start. */
@@ -1836,4 +1887,12 @@ function macBytes(mac: number): Uint8Array {
     mac = Math.floor(mac / 256);
   }
   return out;
+}
+
+/** Whether two stored routers hold the same section and links (their creation time aside). */
+function sameStoredRouter(a: StoredRouter, b: StoredRouter): boolean {
+  return (
+    JSON.stringify(a.router) === JSON.stringify(b.router) &&
+    JSON.stringify(a.links ?? []) === JSON.stringify(b.links ?? [])
+  );
 }

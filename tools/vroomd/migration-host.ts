@@ -49,6 +49,10 @@ export interface RouterMigrationHostOptions {
   /** Places an activated router here (binds, records, stores); an error refuses the activation. */
   place(router: VirtualRouter, epoch: number): StandbyResult;
   maxRouters?: number;
+  /** An arriving router's configuration (as input) is known: its control image loaded. */
+  controlLoaded?(name: string, config: unknown): void;
+  /** An arriving router's standby was activated or discarded. */
+  retired?(name: string, activated: boolean): void;
   /** Free memory for routers, bytes (default: the system's free memory). */
   freeMemory?: () => number;
 }
@@ -79,6 +83,8 @@ export function routerMigrationHost(o: RouterMigrationHostOptions): RouterMigrat
       }
       return checkRequirements(req, offer());
     },
+    controlLoaded: (name, config) => o.controlLoaded?.(name, config),
+    retired: (name, activated) => o.retired?.(name, activated),
   });
   return {
     routers: {
