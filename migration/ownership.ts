@@ -33,10 +33,10 @@
  * once a write succeeded. A record that does not parse is refused at open
  * with its path, never half-used.
  */
-import { constants } from "node:fs";
-import { mkdir, open, readFile, rename, unlink } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
+import { writeFileDurably } from "./durable-write.ts";
 
 export type OwnershipRole = "owned" | "outgoing" | "gone" | "abandoned";
 
@@ -288,8 +288,6 @@ function now(): string {
   return new Date().toISOString();
 }
 
-let tmpCounter = 0;
-
 /** The record as a file: temp file, fsync, rename, fsync of the directory. */
 export class FileOwnershipBackend implements OwnershipBackend {
   readonly path: string;
@@ -312,39 +310,7 @@ export class FileOwnershipBackend implements OwnershipBackend {
   }
 
   async write(text: string): Promise<void> {
-    const tmp = `${this.path}.tmp-${process.pid}-${tmpCounter++}`;
-    const fh = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC, 0o600);
-    try {
-      await fh.writeFile(text, "utf8");
-      await fh.sync();
-    } catch (e) {
-      await fh.close().catch(() => {});
-      await unlink(tmp).catch(() => {});
-      throw e;
-    }
-    await fh.close();
-    try {
-      await rename(tmp, this.path);
-    } catch (e) {
-      await unlink(tmp).catch(() => {});
-      throw e;
-    }
-    await syncDirectory(join(this.path, ".."));
-  }
-}
-
-/** Flushes a directory's entries (the rename) to disk. */
-async function syncDirectory(dir: string): Promise<void> {
-  let fh: Awaited<ReturnType<typeof open>> | undefined;
-  try {
-    fh = await open(dir, constants.O_RDONLY);
-    await fh.sync();
-  } catch (e) {
-    // Some file systems refuse fsync on a directory; the rename happened all the same.
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code !== "EINVAL" && code !== "EISDIR" && code !== "EPERM") throw e;
-  } finally {
-    await fh?.close().catch(() => {});
+    writeFileDurably(this.path, text);
   }
 }
 

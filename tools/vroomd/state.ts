@@ -24,8 +24,9 @@
  * not parse are reported with their path, never half-used.
  */
 import { constants } from "node:fs";
-import { mkdir, open, readdir, readFile, rename, rm, unlink } from "node:fs/promises";
+import { mkdir, open, readdir, readFile, rm, unlink } from "node:fs/promises";
 import { join } from "node:path";
+import { syncDirectory, writeFileDurably } from "../../migration/durable-write.ts";
 
 export type RouterOrigin = "config" | "api";
 
@@ -83,7 +84,6 @@ export class StateDir {
   readonly lockFile: string;
   #chain: Promise<unknown> = Promise.resolve();
   #locked = false;
-  #tmp = 0;
 
   constructor(readonly dir: string) {
     this.routersDir = join(dir, "routers");
@@ -204,7 +204,7 @@ export class StateDir {
       await unlink(this.routerFile(name)).catch((e: NodeJS.ErrnoException) => {
         if (e.code !== "ENOENT") throw e;
       });
-      await syncDir(this.routersDir);
+      syncDirectory(this.routersDir);
     });
   }
 
@@ -212,21 +212,11 @@ export class StateDir {
 
   #atomic(path: string, text: string): Promise<void> {
     return this.#serial(async () => {
-      const tmp = `${path}.tmp-${process.pid}-${++this.#tmp}`;
       try {
-        const fh = await open(tmp, "w", 0o600);
-        try {
-          await fh.writeFile(text);
-          await fh.sync();
-        } finally {
-          await fh.close();
-        }
-        await rename(tmp, path);
+        writeFileDurably(path, text);
       } catch (e) {
-        await rm(tmp, { force: true }).catch(() => {});
         throw new StateError(`cannot write ${path}: ${errText(e)}`);
       }
-      await syncDir(join(path, ".."));
     });
   }
 
@@ -252,20 +242,6 @@ async function readOptional(path: string): Promise<string | undefined> {
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
     throw new StateError(`cannot read ${path}: ${errText(e)}`);
-  }
-}
-
-/** Flushes a directory's entries (the rename) to disk; best effort. */
-async function syncDir(dir: string): Promise<void> {
-  try {
-    const fh = await open(dir, "r");
-    try {
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-  } catch {
-    // Some file systems refuse fsync on directories; the rename still happened.
   }
 }
 
