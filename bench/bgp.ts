@@ -25,18 +25,16 @@
  * Needs root, BIRD 2 (bash tools/setup.sh) and the project's native addon.
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { monitorEventLoopDelay } from "node:perf_hooks";
-import { gunzipSync } from "node:zlib";
-import { formatPrefix } from "../fib/prefix.ts";
 import { Hypervisor } from "../hypervisor/hypervisor.ts";
 import { VirtualRouter } from "../router/router.ts";
 import { Lab, sweepStale } from "../tools/lab/netlab.ts";
 import { BirdPeer, birdConfig } from "../tools/peers/bird.ts";
 import { waitFor } from "../tools/peers/process.ts";
-import { DEFAULT_TABLE, syntheticTable } from "./table.ts";
+import { DEFAULT_TABLE, tablePrefixLines } from "./table.ts";
 
 const args = process.argv.slice(2);
 const json = args.includes("--json");
@@ -52,42 +50,10 @@ interface Result {
   rssBytes: number;
 }
 
-/** The table's distinct prefixes per family. */
+/** The table's distinct prefixes per family (the first 85,000 and 15,000 with --quick). */
 function tableLines(): { v4: string[]; v6: string[]; source: string } {
-  let v4: string[];
-  let v6: string[];
-  let source: string;
-  if (existsSync(tableFile)) {
-    const text = gunzipSync(readFileSync(tableFile)).toString("latin1");
-    const seen = new Set<string>();
-    v4 = [];
-    v6 = [];
-    for (const raw of text.split("\n")) {
-      const line = raw.trim();
-      if (line === "" || line.startsWith("#") || seen.has(line)) continue;
-      seen.add(line);
-      (line.includes(":") ? v6 : v4).push(line);
-    }
-    source = tableFile;
-  } else {
-    const t = syntheticTable(1);
-    const s4 = new Set<string>();
-    const s6 = new Set<string>();
-    for (let i = 0; i < t.v4.count; i++) {
-      s4.add(formatPrefix(4, t.v4.prefixes.subarray(i, i + 1), t.v4.lengths[i]));
-    }
-    for (let i = 0; i < t.v6.count; i++) {
-      s6.add(formatPrefix(6, t.v6.prefixes.subarray(i * 4, i * 4 + 4), t.v6.lengths[i]));
-    }
-    v4 = [...s4];
-    v6 = [...s6];
-    source = "synthetic";
-  }
-  if (quick) {
-    v4 = v4.slice(0, 85_000);
-    v6 = v6.slice(0, 15_000);
-  }
-  return { v4, v6, source };
+  const t = tablePrefixLines(tableFile);
+  return quick ? { v4: t.v4.slice(0, 85_000), v6: t.v6.slice(0, 15_000), source: t.source } : t;
 }
 
 function rssOf(pid: number): number {

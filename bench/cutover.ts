@@ -35,12 +35,10 @@
  * iproute2, ethtool, iputils ping and python3 (bash tools/setup.sh).
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { gunzipSync } from "node:zlib";
 import { Command } from "commander";
-import { formatPrefix } from "../fib/prefix.ts";
 import type { MigrationMode } from "../migration/source.ts";
 import {
   type PingSummary,
@@ -73,7 +71,7 @@ import { labPrerequisites } from "../tools/vroom/lab.ts";
 import { ApiClient } from "../tools/vroomctl/client.ts";
 import { moved, notMovedReason, runMigration } from "../tools/vroomctl/migration-client.ts";
 import type { MigrationView } from "../tools/vroomd/migration.ts";
-import { DEFAULT_TABLE, syntheticTable } from "./table.ts";
+import { DEFAULT_TABLE, tablePrefixLines } from "./table.ts";
 
 /** Namespaces of this benchmark: `vbc-<pid>-<role>`. */
 const TAG = "vbc";
@@ -141,33 +139,6 @@ export interface CutoverReport {
 
 // ---- the table's route files (written in a child process) ------------------------------------
 
-/** The table's distinct prefixes per family, in file order (synthetic without the file). */
-function tablePrefixes(file: string): { v4: string[]; v6: string[]; source: string } {
-  if (existsSync(file)) {
-    const text = gunzipSync(readFileSync(file)).toString("latin1");
-    const seen = new Set<string>();
-    const v4: string[] = [];
-    const v6: string[] = [];
-    for (const raw of text.split("\n")) {
-      const line = raw.trim();
-      if (line === "" || line.startsWith("#") || seen.has(line)) continue;
-      seen.add(line);
-      (line.includes(":") ? v6 : v4).push(line);
-    }
-    return { v4, v6, source: file };
-  }
-  const t = syntheticTable(1);
-  const s4 = new Set<string>();
-  const s6 = new Set<string>();
-  for (let i = 0; i < t.v4.count; i++) {
-    s4.add(formatPrefix(4, t.v4.prefixes.subarray(i, i + 1), t.v4.lengths[i]));
-  }
-  for (let i = 0; i < t.v6.count; i++) {
-    s6.add(formatPrefix(6, t.v6.prefixes.subarray(i * 4, i * 4 + 4), t.v6.lengths[i]));
-  }
-  return { v4: [...s4], v6: [...s6], source: "synthetic" };
-}
-
 /**
  * The child's job: BIRD static route files for `count` routes of the table
  * (IPv4 first, then IPv6; "full": all of both) in `dir`, and one JSON line
@@ -175,7 +146,7 @@ function tablePrefixes(file: string): { v4: string[]; v6: string[]; source: stri
  * parent's memory.
  */
 function emitRoutes(dir: string, count: RouteCount, file: string): void {
-  const { v4, v6, source } = tablePrefixes(file);
+  const { v4, v6, source } = tablePrefixLines(file);
   const n4 = count === "full" ? v4.length : Math.min(count, v4.length);
   const n6 = count === "full" ? v6.length : Math.min(count - n4, v6.length);
   const write = (name: string, list: string[], n: number) =>

@@ -422,3 +422,31 @@ async function writeLines(file: string, count: number, line: (i: number) => stri
   out.end(chunk);
   await finished(out);
 }
+
+/**
+ * The table's distinct prefixes per family as text, in file order (for
+ * BIRD's route files); the synthetic table when the file is missing.
+ */
+export function tablePrefixLines(file: string): { v4: string[]; v6: string[]; source: string } {
+  if (existsSync(file)) {
+    const text = gunzipSync(readFileSync(file)).toString("latin1");
+    const seen = new Set<string>();
+    const v4: string[] = [];
+    const v6: string[] = [];
+    for (const raw of text.split("\n")) {
+      const line = raw.trim();
+      if (line === "" || line.startsWith("#") || seen.has(line)) continue;
+      seen.add(line);
+      (line.includes(":") ? v6 : v4).push(line);
+    }
+    return { v4, v6, source: file };
+  }
+  const t = syntheticTable(1);
+  const s4 = new Set<string>();
+  const s6 = new Set<string>();
+  for (let i = 0; i < t.v4.count; i++)
+    s4.add(formatPrefix(4, t.v4.prefixes.subarray(i, i + 1), t.v4.lengths[i]));
+  for (let i = 0; i < t.v6.count; i++)
+    s6.add(formatPrefix(6, t.v6.prefixes.subarray(i * 4, i * 4 + 4), t.v6.lengths[i]));
+  return { v4: [...s4], v6: [...s6], source: "synthetic" };
+}

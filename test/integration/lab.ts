@@ -48,6 +48,26 @@ export function sh(cmd: string, args: string[]): string {
   return execFileSync(cmd, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
 }
 
+/**
+ * Whether every program runs (each `[program, version flag]`); when one does
+ * not and the kernel tests could run, says which file skips and how to get them.
+ */
+export function programsPresent(file: string, programs: [string, string][]): boolean {
+  const missing = programs.filter(([cmd, flag]) => {
+    try {
+      sh(cmd, [flag]);
+      return false;
+    } catch {
+      return true;
+    }
+  });
+  if (missing.length > 0 && canRun)
+    console.warn(
+      `${file}: skipped: ${missing.map(([c]) => c).join(", ")} missing (bash tools/setup.sh)`,
+    );
+  return missing.length === 0;
+}
+
 export interface RunResult {
   code: number;
   out: string;

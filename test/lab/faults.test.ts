@@ -44,24 +44,14 @@ import { postJson } from "../../tools/lab/migrator.ts";
 import { NEIGHBOURS, ReferenceLab, vroomdConfig } from "../../tools/lab/reference.ts";
 import { type PingLog, type StreamLog, startPings } from "../../tools/lab/traffic.ts";
 import { runVroom } from "../../tools/vroom/cli.ts";
-import { canRun, sh, warnIfSkipped } from "../integration/lab.ts";
+import { canRun, programsPresent, sh, warnIfSkipped } from "../integration/lab.ts";
 
 warnIfSkipped("test/lab/faults.test.ts");
-const hasTools = (() => {
-  try {
-    sh("bird", ["--version"]);
-    sh("ethtool", ["--version"]);
-    sh("ss", ["-V"]);
-    return true;
-  } catch {
-    return false;
-  }
-})();
-if (canRun && !hasTools) {
-  console.warn(
-    "test/lab/faults.test.ts: skipped: BIRD 2, ethtool or ss missing (bash tools/setup.sh)",
-  );
-}
+const hasTools = programsPresent("test/lab/faults.test.ts", [
+  ["bird", "--version"],
+  ["ethtool", "--version"],
+  ["ss", "-V"],
+]);
 
 const TAG = "vit";
 const tmp = () => mkdtempSync(join(tmpdir(), "vroom-faults-test-"));

@@ -20,23 +20,13 @@ import { summarizePings } from "../../tools/lab/measure.ts";
 import { NEIGHBOURS, ReferenceLab, UNDERLAY } from "../../tools/lab/reference.ts";
 import { fdbOf, floodDestinations, rehome } from "../../tools/lab/rehome.ts";
 import { startPings } from "../../tools/lab/traffic.ts";
-import { canRun, sh, warnIfSkipped } from "../integration/lab.ts";
+import { canRun, programsPresent, sh, warnIfSkipped } from "../integration/lab.ts";
 
 warnIfSkipped("test/lab/lab.root.test.ts");
-const hasBird = (() => {
-  try {
-    sh("bird", ["--version"]);
-    sh("ethtool", ["--version"]);
-    return true;
-  } catch {
-    return false;
-  }
-})();
-if (canRun && !hasBird) {
-  console.warn(
-    "test/lab/lab.root.test.ts: skipped: BIRD 2 or ethtool missing (bash tools/setup.sh)",
-  );
-}
+const hasBird = programsPresent("test/lab/lab.root.test.ts", [
+  ["bird", "--version"],
+  ["ethtool", "--version"],
+]);
 
 const TAG = "vit";
 const tmp = () => mkdtempSync(join(tmpdir(), "vroom-lab-test-"));

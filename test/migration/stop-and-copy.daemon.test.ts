@@ -13,9 +13,8 @@
 import { createSocket, type Socket } from "node:dgram";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { haltLinkName } from "../../hypervisor/migration.ts";
-import { runVroomctl } from "../../tools/vroomctl/cli.ts";
 import { ForwardRouter } from "../hypervisor/fakes.ts";
-import { type DaemonPair, startDaemonPair } from "../tools/daemon-pair.ts";
+import { type DaemonPair, startDaemonPair, vroomctlAt } from "../tools/daemon-pair.ts";
 import { http } from "../tools/helpers.ts";
 import { FakeRouter, fillRoutes } from "./fakes.ts";
 
@@ -130,19 +129,7 @@ describe("stop-and-copy through the daemons' API", () => {
     p.pr1.hypervisor.addRouter(new ForwardRouter("vr1", 2, {}, "l2"));
     p.pr1.hypervisor.bind("vr1", 0, "s0");
     p.pr1.hypervisor.bind("vr1", 1, "s1");
-    const ctl = async (...argv: string[]) => {
-      let out = "";
-      let err = "";
-      const code = await runVroomctl(["--socket", p.pr1.socketPath, ...argv], {
-        stdout: (t) => {
-          out += t;
-        },
-        stderr: (t) => {
-          err += t;
-        },
-      });
-      return { code, out, err };
-    };
+    const ctl = (...argv: string[]) => vroomctlAt(p.pr1.socketPath, ...argv);
     const bad = await ctl("migrate", "vr1", "--to", "pr2", "--mode", "freeze");
     expect(bad.code).toBe(2);
     expect(bad.err).toMatch(/--mode.*live, stop-and-copy/);

@@ -9,6 +9,7 @@
  */
 import { createSocket } from "node:dgram";
 import { createServer } from "node:net";
+import { runVroomctl } from "../../tools/vroomctl/cli.ts";
 import { parseConfigText } from "../../tools/vroomd/config.ts";
 import { Daemon } from "../../tools/vroomd/daemon.ts";
 import { FakeFactory, FakeRouters, GENEROUS_OFFER } from "../migration/fakes.ts";
@@ -124,4 +125,22 @@ migration:
       for (const d of [d1, d2]) d.remove();
     },
   };
+}
+
+/** Runs vroomctl against `socket`; answers its exit status and what it printed. */
+export async function vroomctlAt(
+  socket: string,
+  ...argv: string[]
+): Promise<{ code: number; out: string; err: string }> {
+  let out = "";
+  let err = "";
+  const code = await runVroomctl(["--socket", socket, ...argv], {
+    stdout: (t) => {
+      out += t;
+    },
+    stderr: (t) => {
+      err += t;
+    },
+  });
+  return { code, out, err };
 }

@@ -17,11 +17,10 @@
  */
 import { readFileSync } from "node:fs";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { runVroomctl } from "../../tools/vroomctl/cli.ts";
 import { parseConfigText } from "../../tools/vroomd/config.ts";
 import { ForwardRouter } from "../hypervisor/fakes.ts";
 import { FakeRouter, fillRoutes, GENEROUS_OFFER } from "../migration/fakes.ts";
-import { type DaemonPair, startDaemonPair } from "./daemon-pair.ts";
+import { type DaemonPair, startDaemonPair, vroomctlAt } from "./daemon-pair.ts";
 import { baseConfig, http, startDaemon, TempDir } from "./helpers.ts";
 
 const PSK = "a1".repeat(32);
@@ -285,19 +284,7 @@ describe("vroomctl migrate and migrations", () => {
   });
   afterEach(() => p.stop());
 
-  async function ctl(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-    let out = "";
-    let err = "";
-    const code = await runVroomctl(["--socket", p.pr1.socketPath, ...argv], {
-      stdout: (t) => {
-        out += t;
-      },
-      stderr: (t) => {
-        err += t;
-      },
-    });
-    return { code, out, err };
-  }
+  const ctl = (...argv: string[]) => vroomctlAt(p.pr1.socketPath, ...argv);
 
   it("moves a router with a summary, lists migrations, and exits 1 on a refusal", async () => {
     await placeVr1(p, 2000);

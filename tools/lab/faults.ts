@@ -43,6 +43,7 @@ import { join } from "node:path";
 import { PHASE_ORDER, type Phase } from "../../migration/progress.ts";
 import { Daemon, waitFor } from "../peers/process.ts";
 import { type ApiAnswer, requestJson } from "../vroomctl/migration-client.ts";
+import type { MigrationView } from "../vroomd/migration.ts";
 import { StateDir } from "../vroomd/state.ts";
 import type { SessionCheck } from "./measure.ts";
 import { followEvents, postJson } from "./migrator.ts";
@@ -117,27 +118,8 @@ export function getJson(socket: string, path: string, timeoutMs = 10_000): Promi
   return requestJson({ socket }, "GET", path, undefined, timeoutMs);
 }
 
-/** The parts of vroomd's migration view the lab reads. */
-export interface MigrationLine {
-  id: string;
-  router: string;
-  role: "source" | "target";
-  peer: string;
-  phase: string;
-  state: string;
-  finished: boolean;
-  committed: boolean;
-  epoch: number;
-  result?: {
-    outcome: "moved" | "rolled-back" | "reclaimed";
-    reason?: string;
-    refusal?: string;
-    detail?: string;
-    cpFreezeMs: number;
-    totalMs: number;
-    bytes: number;
-  };
-}
+/** vroomd's view of a migration, as its API gives it. */
+type MigrationLine = MigrationView;
 
 async function migrationsOf(socket: string): Promise<MigrationLine[]> {
   const r = await getJson(socket, "/v1/migrations");
