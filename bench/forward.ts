@@ -24,6 +24,10 @@
  *    percentiles in µs, the median over runs. What vroom adds is its figure
  *    less the kernel's.
  *
+ * On the VXLAN path the root ends of the underlay veths get GRO (NAPI mode)
+ * and UDP GRO forwarding, so the endpoint's UDP GRO socket receives the
+ * kernel vxlan device's datagrams coalesced.
+ *
  * CPUs (2 or more): the forwarder (this whole process, tunfwd, or the kernel
  * router through RPS) gets CPU 1, sender and receiver CPU 0. What B's kernel
  * does to receive runs where Linux puts it, on the forwarder's CPU for every
@@ -259,6 +263,30 @@ function describe(f: RunFigures): string {
   );
 }
 
+/** The root-namespace ends of the VXLAN rig's underlay veths (./forward/paths.ts). */
+const VXLAN_UNDERLAY_ROOT = ["198.18.4.1", "198.18.5.1"];
+
+/**
+ * Turns GRO on at the root ends of the VXLAN underlay, so the endpoint's UDP
+ * GRO gets coalesced datagrams: veth runs GRO only in NAPI mode, which `gro
+ * on` enables, and hands it packets from a TSO-capable peer only with
+ * `rx-udp-gro-forwarding` on too. Without ethtool it says so and goes on.
+ */
+function vethGro(): void {
+  const shown = spawnSync("ip", ["-j", "-4", "addr", "show"], { encoding: "utf8" });
+  const devices = (
+    JSON.parse(shown.stdout || "[]") as { ifname: string; addr_info: { local: string }[] }[]
+  )
+    .filter((d) => d.addr_info.some((a) => VXLAN_UNDERLAY_ROOT.includes(a.local)))
+    .map((d) => d.ifname);
+  for (const dev of devices) {
+    const r = spawnSync("ethtool", ["-K", dev, "gro", "on", "rx-udp-gro-forwarding", "on"], {
+      encoding: "utf8",
+    });
+    if (r.status !== 0) log(`ethtool -K ${dev} gro on: ${(r.stderr || r.error?.message) ?? ""}`);
+  }
+}
+
 /** Sets a path up, warms it, runs `body` on it, tears it down. */
 async function withRig<T>(
   env: Env,
@@ -268,6 +296,7 @@ async function withRig<T>(
 ): Promise<T> {
   const rig = await setupRig(env.ctx, path);
   try {
+    if (path === "vroom.vxlan") vethGro();
     await warmUp(env, rig, warm);
     return await body(rig);
   } finally {
@@ -426,7 +455,7 @@ async function benchmark(
       },
       vxlan: t["vroom.vxlan"] && {
         ...brief(t["vroom.vxlan"]),
-        mode: "udp socket (recvmmsg/sendmmsg); no PacketQueue",
+        mode: "udp socket (recvmmsg/sendmmsg, UDP GSO and GRO); no PacketQueue",
       },
     },
     kernel: brief(t.kernel),

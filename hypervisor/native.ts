@@ -8,6 +8,9 @@
  * mention these types load anywhere; using it when it is not built throws one
  * `NativeAddonMissingError` that says how to build it.
  *
+ * UdpSocket sends runs of same-size datagrams to one destination as UDP GSO
+ * messages and, after enableGro(), splits coalesced datagrams on receive.
+ *
  * Batches: packet i of a batch lives at `buf[i * stride, i * stride +
  * lengths[i])` in a caller-owned Uint8Array; receive fills `lengths`, send
  * reads it (a packet of length 0 is a hole and is skipped, and only each
@@ -49,6 +52,20 @@ export interface LinkStats {
   rxErrors: number;
   /** Writes the kernel failed, or packets no device could take (dropped). */
   txErrors: number;
+}
+
+/** A UdpSocket's segmentation offloads (Linux UDP GSO and GRO) and what they did. */
+export interface UdpOffloads {
+  /** Sends still group datagrams with UDP_SEGMENT (off once the kernel refused it). */
+  gso: boolean;
+  /** UDP_GRO is on (enableGro): received datagrams may arrive coalesced. */
+  gro: boolean;
+  /** Messages sent with UDP_SEGMENT, and the datagrams they carried. */
+  gsoMessages: number;
+  gsoSegments: number;
+  /** Coalesced datagrams received, and the datagrams split out of them. */
+  groMessages: number;
+  groSegments: number;
 }
 
 export interface PacketQueueOptions {
@@ -98,6 +115,9 @@ interface NativeUdpSocket {
     dstPorts: Uint16Array,
   ): number;
   stats(): LinkStats;
+  offloads(): UdpOffloads;
+  enableGro(): boolean;
+  pending(): boolean;
   close(): void;
   localPort(): number;
   family(): 4 | 6;
@@ -309,8 +329,12 @@ export class UdpSocket {
 
   /**
    * Sends datagrams 0..count-1; returns how many were consumed (sent, or
-   * failed alone and counted as txErrors). When the socket buffer is full the
-   * rest are refused and counted as txDropped.
+   * failed and counted as txErrors). When the socket buffer is full the
+   * rest are refused and counted as txDropped. Consecutive datagrams to one
+   * destination, all of one length but the last (which may be shorter), go
+   * to the kernel as one UDP GSO message (UDP_SEGMENT, up to 64 datagrams
+   * and 64 KiB), cut back into the same datagrams on the wire; a socket
+   * whose kernel refuses that sends one datagram a message from then on.
    */
   send(
     buf: Uint8Array,
@@ -325,6 +349,29 @@ export class UdpSocket {
 
   stats(): LinkStats {
     return this.#s.stats();
+  }
+
+  offloads(): UdpOffloads {
+    return this.#s.offloads();
+  }
+
+  /**
+   * Turns UDP GRO on (Linux 5.0+): the kernel may then hand over several
+   * same-size datagrams as one, which receive() splits back into one packet
+   * a slot (copying each once, from 64 KiB buffers of the socket's own).
+   * Answers whether the kernel took it.
+   */
+  enableGro(): boolean {
+    return this.#s.enableGro();
+  }
+
+  /**
+   * Whether datagrams already read from the socket wait for the next
+   * receive() (with GRO, when a coalesced one did not fit the batch): the
+   * socket is not readable for them, so call receive() again.
+   */
+  pending(): boolean {
+    return this.#s.pending();
   }
 
   localPort(): number {

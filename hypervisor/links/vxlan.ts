@@ -22,12 +22,19 @@
  * to the outer source IP"), a frame to a learned MAC goes to that VTEP only;
  * learned entries age out (300 s by default, the kernel's `ageing`).
  *
+ * The socket runs UDP GRO (unless `gro: false`): coalesced datagrams come
+ * back split, one per slot, so nothing here sees them; after a drain that ran
+ * out of budget with split datagrams still waiting in the socket, the drain
+ * is run again on the next loop turn.
+ *
  * tx writes the header into the batch's headroom (`batch.headroom >= 8`)
  * and sends each frame with `UdpSocket.send` to the remote VTEP's port 4789
  * (the kernel vxlan `dstport`), straight from the batch; a batch with less
  * headroom is copied into the endpoint's own. The UDP source port is the
  * endpoint's (section 5 recommends a hash of the inner flow for ECMP; one
- * socket cannot do that, and receivers must accept any source port).
+ * socket cannot do that, and receivers must accept any source port). The
+ * socket sends a run of same-size datagrams to one VTEP as one UDP GSO
+ * message, so a batch of one flow costs the kernel one route lookup.
  * IPv4 and IPv6 underlays both work: an endpoint bound to an IPv6 address
  * takes IPv4 remotes as IPv4-mapped addresses.
  */
@@ -62,6 +69,8 @@ export interface VxlanEndpointOptions {
   clock?: () => number;
   /** Let the process exit while the endpoint is open (default false). */
   unref?: boolean;
+  /** Ask the kernel for UDP GRO (coalesced receives, split by the socket); default true. */
+  gro?: boolean;
 }
 
 export interface VxlanLinkOptions {
@@ -143,6 +152,7 @@ export class VxlanEndpoint {
     this.#owners = new Array<VxlanLink | null>(batchSize).fill(null);
     this.#saved = new Uint32Array(batchSize);
     this.#grow(batchSize);
+    if (options.gro ?? true) this.socket.enableGro();
     if (options.unref) this.socket.unref();
     this.socket.onReadable(this.#drain);
   }
@@ -236,6 +246,9 @@ export class VxlanEndpoint {
       this.#dispatch(rx, n, this.clock());
       if (n < rx.capacity) return;
     }
+    // Out of budget: the socket's poll calls again while it is readable, but
+    // datagrams it already read (GRO splits that did not fit) need a nudge.
+    if (!this.#closed && this.socket.pending()) setImmediate(this.#drain);
   };
 
   #dispatch(rx: PacketBatch, n: number, now: number): void {
