@@ -238,12 +238,7 @@ export class VirtualStandbyRouter {
     if (checked) return checked;
     const image = this.resolve(d.image, undefined);
     if (!image.ok) return image;
-    const prepared = this.prepare(image.image);
-    if (!prepared.ok) return prepared;
-    this.control = { image: image.image, version: d.version };
-    this.onControl(image.image.config);
-    this.quietGcMs += collectAfterLoad(bytes.length);
-    return { ok: true };
+    return this.takeControl(image.image, d.version, bytes.length);
   }
 
   applyControlChanges(bytes: Uint8Array, version: number): StandbyResult {
@@ -271,11 +266,20 @@ export class VirtualStandbyRouter {
     if (checked) return checked;
     const image = this.resolve(d.image, this.control.image);
     if (!image.ok) return image;
-    const prepared = this.prepare(image.image);
+    return this.takeControl(image.image, d.version, bytes.length);
+  }
+
+  /**
+   * A control image (whole, or put together from changes) checked and
+   * resolved: the router is prepared on it, the host told its
+   * configuration, and the garbage of a large one collected now.
+   */
+  private takeControl(image: ControlImage, version: number, bytes: number): StandbyResult {
+    const prepared = this.prepare(image);
     if (!prepared.ok) return prepared;
-    this.control = { image: image.image, version: d.version };
-    this.onControl(image.image.config);
-    this.quietGcMs += collectAfterLoad(bytes.length);
+    this.control = { image, version };
+    this.onControl(image.config);
+    this.quietGcMs += collectAfterLoad(bytes);
     return { ok: true };
   }
 

@@ -19,6 +19,7 @@
  * hypervisor's VXLAN endpoint is reached over) come from `underlay()`, which
  * picks a 198.18.x.0/24 no device of the root namespace uses yet.
  */
+
 import { type ChildProcess, execFile, execFileSync, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { parseIPv6 } from "../../fib/prefix.ts";
@@ -26,6 +27,7 @@ import { Hypervisor, type HypervisorOptions } from "../../hypervisor/hypervisor.
 import { nativeAvailable } from "../../hypervisor/native.ts";
 import type { RouterInterface } from "../../router/interface.ts";
 import { VirtualRouter } from "../../router/router.ts";
+import { ReferenceLab } from "../../tools/lab/reference.ts";
 
 export const isRoot = process.getuid?.() === 0;
 export const hasTun = existsSync("/dev/net/tun");
@@ -507,4 +509,21 @@ export class Lab {
         sh("ip", ["link", "del", name]);
     }
   }
+}
+
+/**
+ * The migration lab's reference experiment (tools/lab/reference.ts) built
+ * and converged in `dir` under `tag`; whatever it made is removed again when
+ * building fails.
+ */
+export async function convergedReferenceLab(dir: string, tag: string): Promise<ReferenceLab> {
+  const lab = new ReferenceLab({ dir, tag });
+  try {
+    await lab.build();
+    await lab.converge();
+  } catch (e) {
+    lab.cleanup();
+    throw e;
+  }
+  return lab;
 }

@@ -44,7 +44,13 @@ import { postJson } from "../../tools/lab/migrator.ts";
 import { NEIGHBOURS, ReferenceLab, vroomdConfig } from "../../tools/lab/reference.ts";
 import { type PingLog, type StreamLog, startPings } from "../../tools/lab/traffic.ts";
 import { runVroom } from "../../tools/vroom/cli.ts";
-import { canRun, programsPresent, sh, warnIfSkipped } from "../integration/lab.ts";
+import {
+  canRun,
+  convergedReferenceLab,
+  programsPresent,
+  sh,
+  warnIfSkipped,
+} from "../integration/lab.ts";
 
 warnIfSkipped("test/lab/faults.test.ts");
 const hasTools = programsPresent("test/lab/faults.test.ts", [
@@ -288,14 +294,7 @@ describe.skipIf(!canRun || !hasTools)("the lab's fault switch (root, real kernel
   describe("refusals while pings and BGP run", () => {
     let lab: ReferenceLab;
     beforeAll(async () => {
-      lab = new ReferenceLab({ dir: tmp(), tag: TAG });
-      try {
-        await lab.build();
-        await lab.converge();
-      } catch (e) {
-        lab.cleanup();
-        throw e;
-      }
+      lab = await convergedReferenceLab(tmp(), TAG);
     }, 90_000);
     afterAll(() => {
       expect(lab?.cleanup()).toEqual([]);

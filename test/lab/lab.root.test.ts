@@ -20,7 +20,13 @@ import { summarizePings } from "../../tools/lab/measure.ts";
 import { NEIGHBOURS, ReferenceLab, UNDERLAY } from "../../tools/lab/reference.ts";
 import { fdbOf, floodDestinations, rehome } from "../../tools/lab/rehome.ts";
 import { startPings } from "../../tools/lab/traffic.ts";
-import { canRun, programsPresent, sh, warnIfSkipped } from "../integration/lab.ts";
+import {
+  canRun,
+  convergedReferenceLab,
+  programsPresent,
+  sh,
+  warnIfSkipped,
+} from "../integration/lab.ts";
 
 warnIfSkipped("test/lab/lab.root.test.ts");
 const hasBird = programsPresent("test/lab/lab.root.test.ts", [
@@ -53,14 +59,7 @@ describe.skipIf(!canRun || !hasBird)("the reference lab (root, real kernel, BIRD
   describe("topology and re-homing", () => {
     let lab: ReferenceLab;
     beforeAll(async () => {
-      lab = new ReferenceLab({ dir: tmp(), tag: TAG });
-      try {
-        await lab.build();
-        await lab.converge();
-      } catch (e) {
-        lab.cleanup();
-        throw e;
-      }
+      lab = await convergedReferenceLab(tmp(), TAG);
     }, 90_000);
     afterAll(() => {
       const pids = [
