@@ -66,6 +66,21 @@ constexpr uint32_t kGroBuffer = 65536;
 #define SOL_UDP 17
 #endif
 
+// Sets `h` up to receive one datagram into `buf` (`len` bytes), its source
+// into `from`, and its ancillary data into `ctrl` (none when null).
+static void ReceiveInto(struct msghdr& h, struct sockaddr_storage* from, struct iovec* iov,
+                        void* buf, size_t len, void* ctrl, size_t ctrlLen) {
+  iov->iov_base = buf;
+  iov->iov_len = len;
+  memset(&h, 0, sizeof h);
+  h.msg_name = from;
+  h.msg_namelen = sizeof *from;
+  h.msg_iov = iov;
+  h.msg_iovlen = 1;
+  h.msg_control = ctrl;
+  h.msg_controllen = ctrlLen;
+}
+
 // Room for one cmsg carrying a uint16 (UDP_SEGMENT) or an int (UDP_GRO).
 struct Control {
   alignas(struct cmsghdr) char bytes[CMSG_SPACE(sizeof(int))];
@@ -189,14 +204,8 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket>, public Readable {
     if (gro_) return Napi::Number::New(env, ReceiveGro(b, addrs, ports));
     Grow(b.count);
     for (uint32_t i = 0; i < b.count; i++) {
-      iov_[i].iov_base = b.data + size_t(i) * b.stride;
-      iov_[i].iov_len = b.stride;
-      struct msghdr& h = msgs_[i].msg_hdr;
-      memset(&h, 0, sizeof h);
-      h.msg_name = &addrs_[i];
-      h.msg_namelen = sizeof addrs_[i];
-      h.msg_iov = &iov_[i];
-      h.msg_iovlen = 1;
+      ReceiveInto(msgs_[i].msg_hdr, &addrs_[i], &iov_[i], b.data + size_t(i) * b.stride, b.stride,
+                  nullptr, 0);
     }
     int r = recvmmsg(fd_, msgs_.data(), b.count, MSG_DONTWAIT, nullptr);
     if (r < 0) {
@@ -359,16 +368,8 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket>, public Readable {
       while (rxBuf_.size() < want) rxBuf_.emplace_back(new uint8_t[kGroBuffer]);
     }
     for (uint32_t i = 0; i < want; i++) {
-      rxIov_[i].iov_base = rxBuf_[i].get();
-      rxIov_[i].iov_len = kGroBuffer;
-      struct msghdr& h = rx_[i].msg_hdr;
-      memset(&h, 0, sizeof h);
-      h.msg_name = &rxFrom_[i];
-      h.msg_namelen = sizeof rxFrom_[i];
-      h.msg_iov = &rxIov_[i];
-      h.msg_iovlen = 1;
-      h.msg_control = rxCtrl_[i].bytes;
-      h.msg_controllen = sizeof rxCtrl_[i].bytes;
+      ReceiveInto(rx_[i].msg_hdr, &rxFrom_[i], &rxIov_[i], rxBuf_[i].get(), kGroBuffer,
+                  rxCtrl_[i].bytes, sizeof rxCtrl_[i].bytes);
     }
     int r = recvmmsg(fd_, rx_.data(), want, MSG_DONTWAIT, nullptr);
     if (r < 0) {

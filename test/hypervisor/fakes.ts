@@ -5,6 +5,8 @@
  * L2 one (ARP, RFC 826, and ICMP echo in Ethernet II frames) for TAP and
  * VXLAN links, and helpers to build and read batches.
  */
+import type { Hypervisor } from "../../hypervisor/hypervisor.ts";
+import { type MemoryLink, memoryLinkPair } from "../../hypervisor/links/memory.ts";
 import { PacketArena, type PacketBatch } from "../../router/batch.ts";
 import type { InterfaceLayer, PortInterface, RouterPort, TransmitFn } from "../../router/port.ts";
 import {
@@ -218,4 +220,29 @@ export function packetsOf(batch: PacketBatch): Uint8Array[] {
     out.push(batch.arena.slice(s, s + len));
   }
   return out;
+}
+
+/**
+ * Router `vr` (a ForwardRouter with n L2 interfaces) placed in `hv` and
+ * bound to memory links n0.., each with its own arena; answers the links'
+ * far ends.
+ */
+export function placeOnMemoryLinks(
+  hv: Hypervisor,
+  n: number,
+): { far: MemoryLink[]; vr: ForwardRouter } {
+  const far: MemoryLink[] = [];
+  for (let i = 0; i < n; i++) {
+    const [inside, outside] = memoryLinkPair({
+      arena: new PacketArena(2 * 64 * 2048),
+      names: [`n${i}`, `n${i}-far`],
+      layer: "l2",
+    });
+    hv.addLink(inside);
+    far.push(outside);
+  }
+  const vr = new ForwardRouter("vr", n, {}, "l2");
+  hv.addRouter(vr);
+  for (let i = 0; i < n; i++) hv.bind("vr", i, `n${i}`);
+  return { far, vr };
 }

@@ -23,7 +23,14 @@ import {
 import { nativeAvailable } from "../../hypervisor/native.ts";
 import type { RouterRequirements } from "../../migration/host.ts";
 import { PacketArena } from "../../router/batch.ts";
-import { ForwardRouter, fillBatch, packetsOf, seqOf, seqPacket } from "./fakes.ts";
+import {
+  ForwardRouter,
+  fillBatch,
+  packetsOf,
+  placeOnMemoryLinks,
+  seqOf,
+  seqPacket,
+} from "./fakes.ts";
 
 let cleanups: (() => void)[] = [];
 afterEach(() => {
@@ -67,19 +74,7 @@ function req(n: number, layer: "l2" | "l3" = "l2"): RouterRequirements {
 /** A source hypervisor with router `vr` (n L2 interfaces) bound to memory links n0.., and their far ends. */
 function memorySource(n: number) {
   const hv = hypervisor();
-  const far: MemoryLink[] = [];
-  for (let i = 0; i < n; i++) {
-    const [inside, outside] = memoryLinkPair({
-      arena: fresh(),
-      names: [`n${i}`, `n${i}-far`],
-      layer: "l2",
-    });
-    hv.addLink(inside);
-    far.push(outside);
-  }
-  const vr = new ForwardRouter("vr", n, {}, "l2");
-  hv.addRouter(vr);
-  for (let i = 0; i < n; i++) hv.bind("vr", i, `n${i}`);
+  const { far, vr } = placeOnMemoryLinks(hv, n);
   return { hv, far, vr };
 }
 

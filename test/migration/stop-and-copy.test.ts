@@ -27,7 +27,14 @@ import {
   type SourceState,
 } from "../../migration/source.ts";
 import { PacketArena } from "../../router/batch.ts";
-import { ForwardRouter, fillBatch, packetsOf, seqOf, seqPacket } from "../hypervisor/fakes.ts";
+import {
+  type ForwardRouter,
+  fillBatch,
+  packetsOf,
+  placeOnMemoryLinks,
+  seqOf,
+  seqPacket,
+} from "../hypervisor/fakes.ts";
 import { FakeRouter, fillRoutes } from "./fakes.ts";
 import { ROUTER, Sim, type SimOptions, START_EPOCH, TARGET } from "./sim.ts";
 
@@ -385,19 +392,7 @@ function send(link: MemoryLink, ...seqs: number[]): void {
 function memorySource(n: number) {
   const hv = new Hypervisor({ arenaBytes: 4 << 20, onError: () => {} });
   cleanups.push(() => hv.close());
-  const far: MemoryLink[] = [];
-  for (let i = 0; i < n; i++) {
-    const [inside, outside] = memoryLinkPair({
-      arena: new PacketArena(2 * 64 * 2048),
-      names: [`n${i}`, `n${i}-far`],
-      layer: "l2",
-    });
-    hv.addLink(inside);
-    far.push(outside);
-  }
-  const vr = new ForwardRouter("vr", n, {}, "l2");
-  hv.addRouter(vr);
-  for (let i = 0; i < n; i++) hv.bind("vr", i, `n${i}`);
+  const { far, vr } = placeOnMemoryLinks(hv, n);
   const ends = new Map<string, MemoryLink>();
   const src = new HypervisorSourceSubstrate({
     hypervisor: hv,

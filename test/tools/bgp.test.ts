@@ -24,6 +24,7 @@ import {
   settle,
   startDaemon,
   TempDir,
+  vroomctl,
   waitUntil,
 } from "./helpers.ts";
 
@@ -411,19 +412,7 @@ describe("BGP through vroomctl", () => {
   let s: Started;
   let socket: string;
 
-  async function ctl(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-    let out = "";
-    let err = "";
-    const code = await runVroomctl(["--socket", socket, ...args], {
-      stdout: (t) => {
-        out += t;
-      },
-      stderr: (t) => {
-        err += t;
-      },
-    });
-    return { code, out, err };
-  }
+  const ctl = (...args: string[]) => vroomctl(["--socket", socket, ...args]);
 
   beforeAll(async () => {
     dir = new TempDir();

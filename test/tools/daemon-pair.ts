@@ -9,11 +9,10 @@
  */
 import { createSocket } from "node:dgram";
 import { createServer } from "node:net";
-import { runVroomctl } from "../../tools/vroomctl/cli.ts";
 import { parseConfigText } from "../../tools/vroomd/config.ts";
 import { Daemon } from "../../tools/vroomd/daemon.ts";
 import { FakeFactory, FakeRouters, GENEROUS_OFFER } from "../migration/fakes.ts";
-import { LogCapture, TempDir } from "./helpers.ts";
+import { LogCapture, TempDir, vroomctl } from "./helpers.ts";
 
 /** A TCP port free on 127.0.0.1 at the time of asking. */
 export function freeTcpPort(): Promise<number> {
@@ -128,19 +127,9 @@ migration:
 }
 
 /** Runs vroomctl against `socket`; answers its exit status and what it printed. */
-export async function vroomctlAt(
+export function vroomctlAt(
   socket: string,
   ...argv: string[]
 ): Promise<{ code: number; out: string; err: string }> {
-  let out = "";
-  let err = "";
-  const code = await runVroomctl(["--socket", socket, ...argv], {
-    stdout: (t) => {
-      out += t;
-    },
-    stderr: (t) => {
-      err += t;
-    },
-  });
-  return { code, out, err };
+  return vroomctl(["--socket", socket, ...argv]);
 }

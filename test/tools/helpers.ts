@@ -5,12 +5,14 @@
  * raw HTTP requests to it, and packets pushed through a memory link's far
  * end and collected from another's.
  */
+
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import type { MemoryLink } from "../../hypervisor/links/memory.ts";
+import { runVroomctl } from "../../tools/vroomctl/cli.ts";
 import { parseConfigText } from "../../tools/vroomd/config.ts";
 import { Daemon } from "../../tools/vroomd/daemon.ts";
 import { createLogger, type Logger } from "../../tools/vroomd/logging.ts";
@@ -259,4 +261,21 @@ export async function waitUntil(cond: () => boolean, ms: number, what: string): 
     if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
     await settle(10);
   }
+}
+
+/** Runs vroomctl with `argv` in this process; answers its exit status and what it printed. */
+export async function vroomctl(
+  argv: string[],
+): Promise<{ code: number; out: string; err: string }> {
+  let out = "";
+  let err = "";
+  const code = await runVroomctl(argv, {
+    stdout: (t) => {
+      out += t;
+    },
+    stderr: (t) => {
+      err += t;
+    },
+  });
+  return { code, out, err };
 }

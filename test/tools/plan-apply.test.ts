@@ -20,10 +20,9 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { nativeAvailable } from "../../hypervisor/native.ts";
-import { runVroomctl } from "../../tools/vroomctl/cli.ts";
 import type { Daemon } from "../../tools/vroomd/daemon.ts";
 import { host, router } from "../planner/fixtures.ts";
-import { startDaemon, TempDir } from "./helpers.ts";
+import { startDaemon, TempDir, vroomctl } from "./helpers.ts";
 
 const PSK = "d4".repeat(32);
 const NAMES = ["pr1", "pr2", "pr3"] as const;
@@ -141,18 +140,8 @@ ${peers}${segments ? `  segments:\n${segments}` : ""}`;
     for (const d of this.dirs) d.remove();
   }
 
-  async vroomctl(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-    let out = "";
-    let err = "";
-    const code = await runVroomctl(argv, {
-      stdout: (t) => {
-        out += t;
-      },
-      stderr: (t) => {
-        err += t;
-      },
-    });
-    return { code, out, err };
+  vroomctl(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+    return vroomctl(argv);
   }
 
   /** Plans the evacuation of a1 and saves it; answers the plan. */

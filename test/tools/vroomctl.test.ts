@@ -25,6 +25,7 @@ import {
   settle,
   startDaemon,
   TempDir,
+  vroomctl,
 } from "./helpers.ts";
 
 const ROUTES: RouteView[] = [
@@ -192,19 +193,7 @@ describe("vroomctl against a daemon", () => {
   let s: Started;
   let socket: string;
 
-  async function ctl(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-    let out = "";
-    let err = "";
-    const code = await runVroomctl(args, {
-      stdout: (t) => {
-        out += t;
-      },
-      stderr: (t) => {
-        err += t;
-      },
-    });
-    return { code, out, err };
-  }
+  const ctl = (...args: string[]) => vroomctl(args);
   const run = (...args: string[]) => ctl("--socket", socket, ...args);
 
   beforeAll(async () => {

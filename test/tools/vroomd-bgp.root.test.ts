@@ -14,9 +14,8 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { BirdPeer, birdConfig } from "../../tools/peers/bird.ts";
-import { runVroomctl } from "../../tools/vroomctl/cli.ts";
 import { canRun, Lab, sh, warnIfSkipped } from "../integration/lab.ts";
-import { settle, TempDir } from "./helpers.ts";
+import { settle, TempDir, vroomctl } from "./helpers.ts";
 
 warnIfSkipped("test/tools/vroomd-bgp.root.test.ts");
 const hasBird = (() => {
@@ -136,19 +135,7 @@ routers:
       );
       await bird.established("vr1", 20_000);
 
-      const ctl = async (...args: string[]) => {
-        let text = "";
-        let err = "";
-        const code = await runVroomctl(["--socket", socket, ...args], {
-          stdout: (t) => {
-            text += t;
-          },
-          stderr: (t) => {
-            err += t;
-          },
-        });
-        return { code, out: text, err };
-      };
+      const ctl = (...args: string[]) => vroomctl(["--socket", socket, ...args]);
       let shown = await ctl("show", "bgp", "vr1");
       for (let i = 0; i < 100 && !shown.out.includes("198.19.45.0/24"); i++) {
         await settle(50);
